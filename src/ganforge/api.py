@@ -1,0 +1,115 @@
+"""The public Python API: ``train``, ``load``, ``list_recipes``, ``list_datasets``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import TrainConfig, resolve
+from .data import DATASETS, DataSpec
+from .errors import GanforgeError
+from .recipes import RECIPES, Recipe, build_recipe
+from .train import checkpoint as ck
+from .train.rundir import read_run
+
+
+def list_recipes(pattern: str = "*") -> list[str]:
+    return RECIPES.list(pattern)
+
+
+def list_datasets(pattern: str = "*") -> list[str]:
+    return DATASETS.list(pattern)
+
+
+def train(config: TrainConfig | dict[str, Any] | None = None, resume: str | Path | None = None,
+          progress: bool = True) -> Path:
+    """Train and return the run directory.
+
+    ``config``: a :class:`TrainConfig`, or a dict of (dotted) keys resolved like the CLI does
+    (the recipe's preset for the dataset, then these values). ``resume``: a run directory to
+    continue; then ``config`` may only change ``steps``.
+    """
+    from .train.trainer import train as _train
+
+    if resume is not None:
+        _, cfg, _ = read_run(resume)
+        if isinstance(config, TrainConfig):
+            cfg.steps = config.steps
+        elif config and "steps" in config:
+            cfg.steps = int(config["steps"])
+        return _train(cfg, resume=resume, progress=progress)
+    cfg = config if isinstance(config, TrainConfig) else resolve(file_values=config or {})
+    return _train(cfg, progress=progress)
+
+
+class Generator:
+    """A trained generator, ready to sample: ``ganforge.load(run_dir).sample(16)``."""
+
+    def __init__(self, recipe: Recipe, net: torch.nn.Module, spec: DataSpec, run_dir: Path) -> None:
+        self.recipe, self.net, self.spec, self.run_dir = recipe, net.eval(), spec, run_dir
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    @property
+    def num_classes(self) -> int:
+        return self.spec.num_classes if self.recipe.conditional else 0
+
+    def to(self, device: str | torch.device) -> Generator:
+        self.net.to(device)
+        return self
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None, labels: torch.Tensor | int | None = None,
+               truncation: float | None = None, batch_size: int = 500) -> torch.Tensor:
+        """``n`` samples in data space: images [n, C, H, W] in [0, 1] or points [n, D].
+
+        ``seed`` makes the draw reproducible; ``labels`` (an int or [n] tensor) picks classes
+        for conditional generators, which otherwise draw classes uniformly.
+        """
+        if n < 1:
+            raise GanforgeError(f"n={n} is not allowed; expected an integer >= 1")
+        gen = torch.Generator(self.device)
+        gen.manual_seed(seed if seed is not None else int(torch.randint(2**62, ()).item()))
+        labels = self.labels_for(n, labels, gen)
+        z = self.recipe.latent(n, gen, self.device, truncation)
+        return self.synthesize(z, labels, batch_size)
+
+    @torch.no_grad()
+    def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 500) -> torch.Tensor:
+        """Samples in data space from given latents (for interpolation and latent exploration)."""
+        out = []
+        for i in range(0, len(z), batch_size):
+            part = None if labels is None else labels[i : i + batch_size]
+            x = self.recipe.generate(self.net, z[i : i + batch_size].to(self.device), labels=part)
+            out.append(self.spec.from_model(x.float()).cpu())
+        return torch.cat(out)
+
+    def labels_for(self, n: int, labels: torch.Tensor | int | None, gen: torch.Generator) -> torch.Tensor | None:
+        """The labels a draw of ``n`` will use: as given, or uniform over classes; None if unconditional."""
+        if not self.recipe.conditional:
+            if labels is not None:
+                raise GanforgeError(f"this {self.recipe.cfg.recipe} generator is unconditional; --label is not allowed")
+            return None
+        k = self.spec.num_classes
+        if labels is None:
+            return torch.randint(k, (n,), generator=gen, device=self.device)
+        labels = torch.as_tensor(labels, device=self.device).long().expand(n) if not torch.is_tensor(labels) or \
+            labels.dim() == 0 else labels.to(self.device).long()
+        if labels.min() < 0 or labels.max() >= k:
+            raise GanforgeError(f"label {int(labels.max())} is out of range; allowed 0..{k - 1} "
+                                f"({', '.join(self.spec.class_names)})")
+        return labels
+
+
+def load(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> Generator:
+    """Load the latest checkpoint of a run; the EMA generator when the run kept one."""
+    run_dir, cfg, spec = read_run(run_dir)
+    recipe = build_recipe(cfg, spec)
+    nets = ck.split_weights(ck.load_weights(ck.latest_checkpoint(run_dir)))
+    name = recipe.generator_name
+    G = recipe.nets[name]
+    G.load_state_dict(nets[f"{name}_ema"] if ema and f"{name}_ema" in nets else nets[name])
+    return Generator(recipe, G, spec, run_dir).to(device)

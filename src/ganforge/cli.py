@@ -1,0 +1,122 @@
+"""The command line: ``ganforge train | sample | list`` (thin: parse, call the API).
+
+Every user error is one line on stderr and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+try:  # typer >= 0.25 vendors click
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover - older typer
+    from click import exceptions as click_exc
+
+from .console import err, out
+from .errors import GanforgeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Train, sample and evaluate Generative Adversarial Networks.")
+
+
+@app.command()
+def train(
+    recipe: str | None = typer.Option(None, help="GAN method (ganforge list recipes); default dcgan, vanilla for 2D."),
+    data: str | None = typer.Option(
+        None, help="Dataset: see ganforge list datasets; ring:K:R:STD, grid:K:S:STD, folder:PATH."),
+    steps: int | None = typer.Option(None, help="Total training steps."),
+    batch_size: int | None = typer.Option(None, help="Global batch size."),
+    resolution: int | None = typer.Option(None, help="Image side in pixels."),
+    seed: int | None = typer.Option(None, help="Random seed."),
+    out_dir: str | None = typer.Option(None, "--out", help="Run directory (default runs/NNNN-<recipe>-<data>)."),
+    config: Path | None = typer.Option(None, help="YAML file of config keys."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key: --set optim.lr_g=1e-4 (repeatable)."),
+    checkpoint_every: int | None = typer.Option(None, help="Steps between checkpoints."),
+    resume: Path | None = typer.Option(None, help="Continue this run directory (with --steps: the new total)."),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and exit."),
+) -> None:
+    """Train a GAN; writes a run directory with checkpoints, logs, sample grids and a report."""
+    from .config import read_yaml, resolve, to_yaml
+    from .train.rundir import read_run
+
+    flags = dict(recipe=recipe, data=data, steps=steps, batch_size=batch_size, resolution=resolution, seed=seed,
+                 out=out_dir, checkpoint_every=checkpoint_every, device=device)
+    if resume is not None:
+        extra = [k for k, v in flags.items() if v is not None and k not in ("steps", "device")]
+        if extra or config or set_:
+            raise GanforgeError("--resume continues a run with its saved config; only --steps and --device may change")
+        _, cfg, _ = read_run(resume)
+        cfg.steps = steps or cfg.steps
+        cfg.device = device or cfg.device
+    else:
+        cfg = resolve(read_yaml(config) if config else {}, flags, set_)
+    if dry_run:
+        out.print(to_yaml(cfg), end="", markup=False)
+        return
+    from .train.trainer import train as run_training
+
+    run_dir = run_training(cfg, resume=resume)
+    out.print(f"run directory: {run_dir}")
+
+
+@app.command()
+def sample(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    n: int = typer.Option(64, help="Number of samples."),
+    seed: int = typer.Option(0, help="Random seed."),
+    out_path: Path | None = typer.Option(None, "--out", help="FILE.png (grid), FILE.npy (float32 array) or a DIR."),
+    label: int | None = typer.Option(None, help="Class to generate (conditional runs)."),
+    truncation: float | None = typer.Option(None, help="Truncation psi (> 0): trade variety for fidelity."),
+) -> None:
+    """Draw samples from a trained generator."""
+    from .api import load
+    from .sampling import write_samples
+
+    g = load(run_dir)
+    target = out_path or Path(run_dir) / "samples" / f"sample-seed{seed}.png"
+    written = write_samples(g, n, seed, target, label, truncation)
+    out.print(f"wrote {written}")
+
+
+@app.command("list")
+def list_(what: str = typer.Argument("recipes", help="recipes, datasets or losses")) -> None:
+    """List registered recipes, datasets or losses."""
+    from .data import DATASETS
+    from .losses import LOSSES
+    from .recipes import RECIPES
+
+    registries = {"recipes": RECIPES, "datasets": DATASETS, "losses": LOSSES}
+    if what not in registries:
+        raise GanforgeError(f"cannot list {what!r}; choose from: {', '.join(registries)}")
+    reg = registries[what]
+    for name in reg.list():
+        out.print(f"{name:<16} {reg.describe(name)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app; user errors become one line and exit code 2."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv if argv is not None else sys.argv[1:], prog_name="ganforge", standalone_mode=False)
+    except GanforgeError as e:
+        err.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        return 2
+    except click_exc.NoArgsIsHelpError:  # the help was already printed
+        return 2
+    except click_exc.UsageError as e:
+        err.print(f"[red]error:[/red] {e.format_message()}", soft_wrap=True)
+        return 2
+    except typer.Abort:
+        err.print("[red]aborted[/red]")
+        return 130
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/red]; the last checkpoint is kept")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

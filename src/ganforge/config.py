@@ -1,0 +1,258 @@
+"""Typed training configuration: dataclass defaults, YAML presets, dotted overrides, validation.
+
+Precedence, lowest first: dataclass defaults < the recipe's preset for the dataset
+(``configs/<recipe>/<data>.yaml`` inside the package) < ``--config FILE.yaml`` < explicit
+CLI flags < ``--set key=value``. Every value is validated before any work starts, and a bad
+one is reported in one line that names the key and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class NetConfig:
+    z_dim: int = 64  # latent size
+    width: int = 64  # base channels (conv) or hidden units (MLP)
+    depth: int = 3  # hidden layers of MLP nets
+    max_channels: int = 512  # cap on conv channels as resolution grows
+
+
+@dataclass
+class OptimConfig:
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_decay: str = "none"  # none | linear | cosine, over the configured steps, to lr_final_frac * lr
+    lr_final_frac: float = 0.0
+
+
+@dataclass
+class EMAConfig:
+    enabled: bool = True
+    kimg: float = 2.0  # half-life of the generator average, in thousands of images (StyleGAN2-ADA)
+    rampup: float = 0.05  # half-life grows to kimg over the first rampup * images seen; 0 disables
+
+
+@dataclass
+class TrainConfig:
+    recipe: str | None = None  # None: dcgan for images, vanilla for 2D points
+    data: str = "digits"
+    resolution: int = 16
+    channels: int | None = None  # None: the dataset's own
+    data_root: str | None = None  # where torchvision sets are cached / downloaded
+    steps: int = 2000
+    batch_size: int = 64  # global: divided across DDP ranks
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = False  # mixed precision on CUDA (bf16 autocast)
+    loss: str = "nonsaturating"
+    net: NetConfig = field(default_factory=NetConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    ema: EMAConfig = field(default_factory=EMAConfig)
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    out: str | None = None  # None: runs/NNNN-<recipe>-<data>
+    runs_dir: str = "runs"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# key -> (predicate, what is allowed); checked after every merge
+CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "steps": (lambda v: v >= 1, "an integer >= 1"),
+    "batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "resolution": (lambda v: 4 <= v <= 1024, "an integer from 4 to 1024"),
+    "channels": (lambda v: v is None or v in (1, 3), "1, 3 or null"),
+    "seed": (lambda v: v >= 0, "an integer >= 0"),
+    "device": (lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"),
+    "net.z_dim": (lambda v: v >= 1, "an integer >= 1"),
+    "net.width": (lambda v: v >= 1, "an integer >= 1"),
+    "net.depth": (lambda v: v >= 1, "an integer >= 1"),
+    "net.max_channels": (lambda v: v >= 1, "an integer >= 1"),
+    "optim.lr_g": (lambda v: v > 0, "a number > 0"),
+    "optim.lr_d": (lambda v: v > 0, "a number > 0"),
+    "optim.beta1": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "optim.beta2": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "optim.lr_decay": (lambda v: v in ("none", "linear", "cosine"), "none, linear or cosine"),
+    "optim.lr_final_frac": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "ema.kimg": (lambda v: v > 0, "a number > 0"),
+    "ema.rampup": (lambda v: v >= 0, "a number >= 0"),
+    "log_every": (lambda v: v >= 1, "an integer >= 1"),
+    "sample_every": (lambda v: v >= 1, "an integer >= 1"),
+    "checkpoint_every": (lambda v: v >= 1, "an integer >= 1"),
+    "keep_checkpoints": (lambda v: v >= 1, "an integer >= 1"),
+}
+
+
+def _type_of(cls: type, name: str) -> Any:
+    return typing.get_type_hints(cls)[name]
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Convert a YAML/CLI value to the field's declared type, or fail naming the key."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return _coerce(key, value, args[0])
+    try:
+        if tp is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+                return value.lower() in ("true", "yes", "1")
+            raise ValueError
+        if tp is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if tp is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if tp is str:
+            if isinstance(value, (dict, list)):
+                raise ValueError
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: {value!r} is not a valid {tp.__name__}") from None
+    raise ConfigError(f"{key}: cannot set a value of this kind")
+
+
+def all_keys(cls: type = TrainConfig, prefix: str = "") -> list[str]:
+    keys = []
+    for f in fields(cls):
+        tp = _type_of(cls, f.name)
+        if dataclasses.is_dataclass(tp):
+            keys += all_keys(tp, f"{prefix}{f.name}.")
+        else:
+            keys.append(prefix + f.name)
+    return keys
+
+
+def set_key(cfg: TrainConfig, key: str, value: Any) -> None:
+    """Set a dotted key (``optim.lr_g``) with type coercion; unknown keys are an error."""
+    obj: Any = cfg
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        names = {f.name for f in fields(obj)}
+        if part not in names:
+            raise ConfigError(f"unknown config key {key!r}; allowed keys: {', '.join(all_keys())}")
+        tp = _type_of(type(obj), part)
+        if i == len(parts) - 1:
+            if dataclasses.is_dataclass(tp):
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{key}: expected a mapping of {', '.join(all_keys(tp))}")
+                for k, v in value.items():
+                    set_key(cfg, f"{key}.{k}", v)
+            else:
+                setattr(obj, part, _coerce(key, value, tp))
+        else:
+            if not dataclasses.is_dataclass(tp):
+                raise ConfigError(f"unknown config key {key!r}; {'.'.join(parts[: i + 1])} has no sub-keys")
+            obj = getattr(obj, part)
+
+
+def merge(cfg: TrainConfig, values: dict[str, Any], prefix: str = "") -> None:
+    for k, v in values.items():
+        set_key(cfg, prefix + k, v)
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """``key=value`` with the value read as YAML (numbers, booleans, null, lists)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects key=value, got {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {str(p)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(p)!r} must hold a mapping of keys to values")
+    return data
+
+
+def preset(recipe: str, data: str) -> dict[str, Any]:
+    """The packaged preset for this recipe and dataset (``configs/<recipe>/<data>.yaml``), if any."""
+    name = data.split(":")[0]
+    node = resources.files("ganforge") / "configs" / recipe / f"{name}.yaml"
+    if not node.is_file():
+        return {}
+    return yaml.safe_load(node.read_text()) or {}
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    for key, (ok, allowed) in CHECKS.items():
+        obj: Any = cfg
+        for part in key.split("."):
+            obj = getattr(obj, part)
+        try:
+            good = ok(obj)
+        except TypeError:
+            good = False
+        if not good:
+            raise ConfigError(f"{key}={obj!r} is not allowed; expected {allowed}")
+    return cfg
+
+
+def from_dict(values: dict[str, Any]) -> TrainConfig:
+    cfg = TrainConfig()
+    merge(cfg, values)
+    return validate(cfg)
+
+
+def to_yaml(cfg: TrainConfig) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def resolve(
+    file_values: dict[str, Any] | None = None,
+    flags: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
+) -> TrainConfig:
+    """Merge the layers in precedence order and validate.
+
+    ``flags`` are explicit CLI options (None values are ignored); ``sets`` are ``key=value``.
+    The preset is chosen by the recipe and data those layers name.
+    """
+    from .recipes import default_recipe  # late: recipes import config
+
+    layers: list[dict[str, Any]] = [file_values or {}, {k: v for k, v in (flags or {}).items() if v is not None}]
+    layers.append(dict(parse_set(s) for s in sets or []))
+    probe = TrainConfig()
+    for layer in layers:
+        merge(probe, layer)
+    recipe = probe.recipe or default_recipe(probe.data)
+    cfg = TrainConfig()
+    merge(cfg, preset(recipe, probe.data))
+    for layer in layers:
+        merge(cfg, layer)
+    cfg.recipe = recipe
+    return validate(cfg)

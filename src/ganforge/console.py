@@ -1,0 +1,16 @@
+"""The one place that prints to the user: rich consoles for output and warnings."""
+from __future__ import annotations
+
+from rich.console import Console
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr."""
+    err.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
+
+
+def info(message: str) -> None:
+    err.print(message, soft_wrap=True)

@@ -1,0 +1,172 @@
+"""In-memory datasets and the deterministic, resumable batch sampler.
+
+Every dataset ganforge trains on is small enough to live in memory as one tensor, so a
+batch is an index into that tensor: no per-item Python pipeline, no worker processes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from ..registry import Registry
+
+
+@dataclass
+class Dataset:
+    """A whole dataset in memory, in *data space*.
+
+    ``x``: images ``[N, C, H, W]`` float32 in [0, 1], or points ``[N, D]`` float32.
+    ``y``: int64 class labels ``[N]`` or ``None``.
+    """
+
+    name: str
+    x: torch.Tensor
+    y: torch.Tensor | None = None
+    kind: Literal["image", "points"] = "image"
+    class_names: list[str] = field(default_factory=list)
+    info: dict = field(default_factory=dict)  # dataset-specific facts (e.g. mixture modes)
+
+    def __post_init__(self) -> None:
+        if self.y is not None and len(self.y) != len(self.x):
+            raise ValueError("labels and samples differ in length")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one sample: ``(C, H, W)`` or ``(D,)``."""
+        return tuple(self.x.shape[1:])
+
+    def spec(self) -> DataSpec:
+        return DataSpec(self.name, self.kind, self.shape, list(self.class_names))
+
+    def to_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Data space -> the space networks see (images to [-1, 1], points unchanged)."""
+        return x * 2 - 1 if self.kind == "image" else x
+
+    def from_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`to_model`; images are clamped to [0, 1]."""
+        return self.spec().from_model(x)
+
+    def split(self, fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
+        """Deterministic split (stratified when labelled) into (fraction, rest)."""
+        first, rest = split_indices(len(self), fraction, self.y, seed)
+        return self.subset(first), self.subset(rest)
+
+    def subset(self, index: torch.Tensor) -> Dataset:
+        return Dataset(
+            self.name, self.x[index], None if self.y is None else self.y[index],
+            self.kind, list(self.class_names), dict(self.info),
+        )
+
+
+@dataclass
+class DataSpec:
+    """What a model needs to know about its data; saved in the run directory, so a trained
+    generator can be loaded without the dataset."""
+
+    name: str
+    kind: Literal["image", "points"]
+    shape: tuple[int, ...]
+    class_names: list[str] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def from_model(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x + 1) / 2).clamp(0, 1) if self.kind == "image" else x
+
+
+@dataclass
+class DataRequest:
+    """What the user asked for; builders read the fields that apply to them."""
+
+    resolution: int = 16
+    channels: int | None = None  # None: the source's natural channel count
+    root: str | None = None  # download / cache directory for torchvision sets
+    split: str = "train"  # "train", "test" or "all"
+    seed: int = 0
+
+
+def split_indices(
+    n: int, fraction: float, labels: torch.Tensor | None = None, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sorted indices of a random ``ceil(n * fraction)`` of ``n`` items and of the rest.
+
+    With ``labels`` the split is stratified: each class gives ``floor(n_c * fraction)`` and the
+    leftover places go to the classes with the largest remainders (scikit-learn's rule).
+    """
+    g = torch.Generator().manual_seed(seed)
+    groups = [torch.arange(n)] if labels is None else [
+        torch.nonzero(labels == c).flatten() for c in torch.unique(labels)
+    ]
+    exact = [len(idx) * fraction for idx in groups]
+    take = [math.floor(e) for e in exact]
+    leftover = math.ceil(n * fraction - 1e-9) - sum(take)
+    for i in sorted(range(len(groups)), key=lambda i: exact[i] - take[i], reverse=True)[:leftover]:
+        take[i] += 1
+    first, rest = [], []
+    for idx, k in zip(groups, take):
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        first.append(idx[:k])
+        rest.append(idx[k:])
+    return torch.cat(first).sort().values, torch.cat(rest).sort().values
+
+
+DATASETS: Registry[Dataset] = Registry("dataset")
+
+
+def load_dataset(spec: str, request: DataRequest | None = None) -> Dataset:
+    """Build a dataset from a spec such as ``digits``, ``ring:8:1:0.01`` or ``folder:PATH``.
+
+    The part before the first ``:`` names the registry entry; the rest is passed as the
+    builder's ``arg`` string.
+    """
+    request = request or DataRequest()
+    name, _, arg = spec.partition(":")
+    builder = DATASETS.get(name)
+    return builder(request, arg) if arg else builder(request)
+
+
+class InfiniteSampler:
+    """Endless shuffled batches of a dataset with an exactly resumable state.
+
+    Each epoch is a fresh permutation drawn from a private generator; the state is the
+    generator state, the permutation and the position in it.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        self.n, self.batch_size = n, batch_size
+        self.gen = torch.Generator().manual_seed(seed)
+        self.perm = torch.randperm(n, generator=self.gen)
+        self.pos = 0
+
+    def next(self) -> torch.Tensor:
+        out = []
+        need = self.batch_size
+        while need > 0:
+            if self.pos >= self.n:
+                self.perm = torch.randperm(self.n, generator=self.gen)
+                self.pos = 0
+            take = self.perm[self.pos : self.pos + need]
+            self.pos += len(take)
+            need -= len(take)
+            out.append(take)
+        return torch.cat(out)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"gen": self.gen.get_state(), "perm": self.perm.clone(), "pos": torch.tensor(self.pos)}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.gen.set_state(state["gen"])
+        self.perm = state["perm"].clone()
+        self.pos = int(state["pos"])

@@ -1,0 +1,95 @@
+"""Fréchet distance between Gaussians fitted to two feature sets (FID when the features are Inception's).
+
+Reference formula (Heusel et al. 2017; pytorch-fid, torchmetrics, torch-fidelity):
+
+    FD = ||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr((S_a S_b)^(1/2))
+
+pytorch-fid takes ``scipy.linalg.sqrtm(S_a @ S_b)`` (adding 1e-6 I when that is not finite
+and dropping a negligible imaginary part); torchmetrics / torch-fidelity use
+``Tr((S_a S_b)^(1/2)) = sum_i sqrt(lambda_i(S_a S_b)).real``. Here the same eigenvalues are
+taken from the symmetric matrix ``A S_b A`` with ``A = S_a^(1/2)``, which is similar to
+``S_a S_b``: its eigenvalues are real and >= 0 up to rounding, so a singular covariance
+(fewer samples than dimensions) needs no offset and no complex arithmetic; negative rounding
+residue is clipped to 0, exactly what taking ``sqrt(.).real`` of it does in torchmetrics.
+
+Statistics are accumulated in float64 (sums of x and of x x^T, as torchmetrics does), so
+they do not depend on how the features were batched.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import GanforgeError
+
+
+class FeatureStats:
+    """Streaming mean / covariance of feature batches in float64.
+
+    ``update`` any number of batches of any size, then ``compute()`` -> ``(mu [d], sigma [d, d])``
+    with the unbiased (n - 1) covariance, as ``numpy.cov`` gives.
+    """
+
+    def __init__(self, dim: int) -> None:
+        self.n = 0
+        self.sum = torch.zeros(dim, dtype=torch.float64)
+        self.outer = torch.zeros(dim, dim, dtype=torch.float64)
+
+    def update(self, feats: torch.Tensor) -> None:
+        f = feats.detach().to("cpu", torch.float64).reshape(len(feats), -1)
+        self.n += len(f)
+        self.sum += f.sum(0)
+        self.outer += f.T @ f
+
+    def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.n < 2:
+            raise GanforgeError(f"need at least 2 samples for a covariance, got {self.n}")
+        mu = self.sum / self.n
+        sigma = (self.outer - self.n * torch.outer(mu, mu)) / (self.n - 1)
+        return mu, (sigma + sigma.T) / 2
+
+
+def feature_statistics(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(mu, sigma)`` of an [N, d] feature matrix in float64 (two-pass: centred before the product)."""
+    f = feats.detach().to("cpu", torch.float64).reshape(len(feats), -1)
+    if len(f) < 2:
+        raise GanforgeError(f"need at least 2 samples for a covariance, got {len(f)}")
+    mu = f.mean(0)
+    c = f - mu
+    return mu, (c.T @ c) / (len(f) - 1)
+
+
+def _sqrt_psd(m: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh((m + m.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def trace_sqrt_product(sigma_a: np.ndarray, sigma_b: np.ndarray) -> float:
+    """``Tr((S_a S_b)^(1/2))`` for symmetric PSD ``S_a``, ``S_b`` (see the module docstring)."""
+    a = _sqrt_psd(sigma_a)
+    m = a @ sigma_b @ a
+    w = np.linalg.eigvalsh((m + m.T) / 2)
+    return float(np.sqrt(np.clip(w, 0, None)).sum())
+
+
+def frechet_distance_from_stats(
+    mu_a: torch.Tensor | np.ndarray, sigma_a: torch.Tensor | np.ndarray,
+    mu_b: torch.Tensor | np.ndarray, sigma_b: torch.Tensor | np.ndarray,
+) -> float:
+    """FD between N(mu_a, sigma_a) and N(mu_b, sigma_b), computed in float64."""
+    mu_a, mu_b = (np.asarray(torch.as_tensor(m).double().cpu()) for m in (mu_a, mu_b))
+    sigma_a, sigma_b = (np.atleast_2d(np.asarray(torch.as_tensor(s).double().cpu())) for s in (sigma_a, sigma_b))
+    if mu_a.shape != mu_b.shape or sigma_a.shape != sigma_b.shape or sigma_a.shape != (len(mu_a), len(mu_a)):
+        raise GanforgeError(
+            f"Fréchet statistics do not match: mu {mu_a.shape} vs {mu_b.shape}, sigma {sigma_a.shape} vs {sigma_b.shape}"
+        )
+    if not all(np.isfinite(t).all() for t in (mu_a, mu_b, sigma_a, sigma_b)):
+        raise GanforgeError("Fréchet statistics contain NaN or Inf (non-finite features)")
+    diff = mu_a - mu_b
+    fd = diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2 * trace_sqrt_product(sigma_a, sigma_b)
+    return float(fd)
+
+
+def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
+    """FD between Gaussians fitted to two [N, d] feature sets."""
+    return frechet_distance_from_stats(*feature_statistics(feats_a), *feature_statistics(feats_b))

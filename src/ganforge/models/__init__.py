@@ -1,0 +1,1 @@
+"""Network families: one file per family, generator and discriminator together."""

@@ -1,0 +1,114 @@
+"""A recipe is a GAN method: its networks, losses and optimizers, expressed as training phases.
+
+The trainer runs ``recipe.phases`` every step, in order. A phase names the optimizer it
+steps, how often it runs (``every``, for lazy regularization) and how many times in a row
+(``repeats``, for n_critic). Adding a method means adding a model file and a recipe file;
+the trainer does not change.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from ..config import TrainConfig
+from ..data import DataSpec
+from ..errors import ConfigError
+from ..registry import Registry
+
+Tensor = torch.Tensor
+Stats = dict[str, Tensor]
+
+
+class StepContext:
+    """What a phase may draw on in one training step.
+
+    ``real()`` returns a fresh batch ``(x, y)`` in model space on the device each call (so
+    n_critic repeats see new data); ``noise(shape)`` draws from the trainer's generator;
+    ``cache`` carries tensors from one phase to the next within the step (e.g. the fake
+    batch, so the generator runs forward once per step).
+    """
+
+    def __init__(self, step: int, batch_size: int, real: Callable[[], tuple[Tensor, Tensor | None]],
+                 noise: Callable[[tuple[int, ...]], Tensor], randint: Callable[[int, int], Tensor]) -> None:
+        self.step = step
+        self.batch_size = batch_size  # per process
+        self.real = real
+        self.noise = noise  # noise(shape): N(0, 1) on the device
+        self.randint = randint  # randint(high, n): [n] int64 on the device
+        self.cache: dict[str, Tensor] = {}
+
+
+@dataclass
+class Phase:
+    name: str
+    run: Callable[[StepContext], tuple[Tensor, Stats]]  # -> (loss to minimise, stats to log)
+    updates: str  # the optimizer (and network) this phase steps
+    grads: tuple[str, ...] = ()  # networks that need gradients here; default: just `updates`
+    every: int = 1
+    repeats: int = 1
+
+    def needs_grad(self) -> tuple[str, ...]:
+        return self.grads or (self.updates,)
+
+
+@dataclass
+class Recipe:
+    """Base class. Subclasses fill ``nets`` and implement ``phases``/``generate``."""
+
+    cfg: TrainConfig
+    data: DataSpec
+    nets: dict[str, nn.Module] = field(default_factory=dict)
+    generator_name: str = "G"  # the network the trainer keeps an EMA copy of and samples from
+    conditional: bool = False  # True when generate() honours labels
+
+    def __post_init__(self) -> None:
+        """Subclasses build their networks here."""
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def phases(self) -> list[Phase]:
+        raise NotImplementedError
+
+    def latent(self, n: int, gen: torch.Generator | None, device: torch.device,
+               truncation: float | None = None) -> Tensor:
+        """n latent codes for :meth:`generate`."""
+        raise NotImplementedError
+
+    def generate(self, G: nn.Module, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Samples in model space from latents ``z`` with generator ``G`` (the live one or its EMA)."""
+        raise NotImplementedError
+
+
+RECIPES: Registry[Recipe] = Registry("recipe")
+
+
+def truncated_normal(shape: tuple[int, ...], psi: float | None, gen: torch.Generator | None,
+                     device: torch.device) -> Tensor:
+    """N(0, I) latents; with ``psi`` every entry beyond +-psi is redrawn (BigGAN's truncation)."""
+    z = torch.randn(shape, generator=gen, device=device)
+    if psi is None:
+        return z
+    if not psi > 0:
+        raise ConfigError(f"truncation={psi} is not allowed; expected a number > 0")
+    for _ in range(100):
+        bad = z.abs() > psi
+        if not bad.any():
+            break
+        z = torch.where(bad, torch.randn(shape, generator=gen, device=device), z)
+    return z.clamp(-psi, psi)
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """Learning-rate multiplier at ``step`` for the configured decay schedule."""
+    o = cfg.optim
+    t = min(step / max(cfg.steps, 1), 1.0)
+    if o.lr_decay == "linear":
+        return 1 - (1 - o.lr_final_frac) * t
+    if o.lr_decay == "cosine":
+        return o.lr_final_frac + (1 - o.lr_final_frac) * 0.5 * (1 + math.cos(math.pi * t))
+    return 1.0

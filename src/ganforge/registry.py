@@ -1,0 +1,45 @@
+"""Name-keyed registries (timm style): ``@REG.register("name")``, ``REG.create(name, **kw)``."""
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Callable[..., T]] = {}
+        self._help: dict[str, str] = {}
+
+    def register(self, name: str, help: str = "") -> Callable[[Callable[..., T]], Callable[..., T]]:
+        def deco(fn: Callable[..., T]) -> Callable[..., T]:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} registered twice")
+            self._entries[name] = fn
+            doc = (fn.__doc__ or "").strip().splitlines()
+            self._help[name] = help or (doc[0] if doc else "")
+            return fn
+
+        return deco
+
+    def get(self, name: str) -> Callable[..., T]:
+        if name not in self._entries:
+            raise ConfigError(f"unknown {self.kind} {name!r}; choose from: {', '.join(self.list())}")
+        return self._entries[name]
+
+    def create(self, name: str, *args: Any, **kwargs: Any) -> T:
+        return self.get(name)(*args, **kwargs)
+
+    def list(self, pattern: str = "*") -> list[str]:
+        return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
+
+    def describe(self, name: str) -> str:
+        return self._help.get(name, "")
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries

@@ -1,0 +1,1 @@
+"""The training engine: one explicit loop plus its checkpoints, EMA, logging and DDP."""

@@ -1,0 +1,302 @@
+"""The training loop, readable top to bottom (nanoGPT / StyleGAN2-ADA style).
+
+    setup: device, DDP, data in memory, recipe (nets + optimizers + phases), EMA, run dir
+    resume: weights, optimizer states, sampler and RNG states, step counter
+    loop: for each step, run the recipe's phases; update EMA; every k steps log, draw a
+          sample grid, check health, checkpoint
+    finish: final checkpoint, grid, loss plot, report
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..config import TrainConfig
+from ..console import info, warn
+from ..data import DataRequest, Dataset, InfiniteSampler, load_dataset
+from ..errors import ConfigError, TrainingDiverged
+from ..recipes import Recipe, StepContext, build_recipe, lr_factor
+from . import checkpoint as ck
+from .distributed import DistInfo, average_gradients, broadcast_module, init_distributed, shutdown
+from .ema import EMA
+from .logger import RunLogger, StatsAccumulator, read_log
+from .progress import TrainProgress
+from .report import write_report
+from .rundir import new_run_dir, write_run_files
+from .visuals import save_loss_plot
+
+GRID_SAMPLES = 64
+
+
+def pick_device(name: str, dist: DistInfo) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={name!r} but CUDA is not available on this machine; use --device cpu or auto")
+        if name == "cuda":
+            name = f"cuda:{dist.local_rank}"
+        torch.cuda.set_device(torch.device(name))
+    return torch.device(name)
+
+
+@dataclass
+class TrainState:
+    """Counters that make a resumed run continue exactly."""
+
+    step: int = 0
+    images_seen: int = 0
+    seconds: float = 0.0
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: Path | None = None, progress: bool = True) -> None:
+        self.cfg = cfg
+        self.dist = init_distributed("cuda" if cfg.device.startswith("cuda") or
+                                     (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
+        self.device = pick_device(cfg.device, self.dist)
+        if cfg.batch_size % self.dist.world_size:
+            raise ConfigError(f"batch_size={cfg.batch_size} must be divisible by the {self.dist.world_size} processes")
+        self.batch = cfg.batch_size // self.dist.world_size  # per process
+        self.show_progress = progress and self.dist.is_main
+
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        self.data: Dataset = load_dataset(cfg.data, DataRequest(cfg.resolution, cfg.channels, cfg.data_root, "train",
+                                                                cfg.seed))
+        self.recipe: Recipe = build_recipe(cfg, self.data.spec())
+        for net in self.recipe.nets.values():
+            net.to(self.device)
+            if self.dist.enabled:
+                broadcast_module(net)
+        self.optimizers = self.recipe.build_optimizers()
+        self.base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in self.optimizers.items()}
+        self.phases = self.recipe.phases()
+        G = self.recipe.nets[self.recipe.generator_name]
+        self.ema = EMA(G, cfg.ema) if cfg.ema.enabled else None
+
+        # Data lives on the device in model space; a batch is an index.
+        self.x = self.data.to_model(self.data.x).to(self.device)
+        self.y = None if self.data.y is None else self.data.y.to(self.device)
+        self.sampler = InfiniteSampler(len(self.data), self.batch, seed=cfg.seed * 1000 + self.dist.rank)
+        self.noise_gen = torch.Generator(self.device).manual_seed(cfg.seed * 1000 + 7 + self.dist.rank)
+        grid_gen = torch.Generator(self.device).manual_seed(cfg.seed)
+        self.grid_labels = self._grid_labels()
+        self.grid_z_gen_state = grid_gen.get_state()
+
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        self.state = TrainState()
+        self.run_dir = run_dir or new_run_dir(cfg)
+        self.stats = StatsAccumulator()
+        self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
+
+    # ---------------------------------------------------------------- setup helpers
+    def _amp_dtype(self) -> torch.dtype | None:
+        if not self.cfg.amp:
+            return None
+        if self.device.type != "cuda":
+            raise ConfigError("amp=true needs a CUDA device; on the CPU ganforge trains in fp32")
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    def _grid_labels(self) -> torch.Tensor | None:
+        """One row per class for labelled data (used by conditional recipes)."""
+        k = self.data.num_classes
+        if not k:
+            return None
+        per = max(1, GRID_SAMPLES // k)
+        return torch.arange(k, device=self.device).repeat_interleave(per)
+
+    # ---------------------------------------------------------------- checkpoints
+    def weights(self) -> dict[str, torch.Tensor]:
+        sds = {name: net.state_dict() for name, net in self.recipe.nets.items()}
+        if self.ema is not None:
+            sds[f"{self.recipe.generator_name}_ema"] = self.ema.model.state_dict()
+        return ck.join_weights(sds)
+
+    def save(self) -> Path | None:
+        if not self.dist.is_main:
+            return None
+        if not all(torch.isfinite(t).all() for t in self.weights().values() if t.is_floating_point()):
+            raise TrainingDiverged(self._diverged_message("the weights"))
+        state = {
+            "counters": vars(self.state).copy(),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "scaler": self.scaler.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "noise_gen": self.noise_gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        return ck.save_checkpoint(self.run_dir, self.state.step, self.weights(), state, self.cfg.keep_checkpoints)
+
+    def resume(self) -> None:
+        path = ck.latest_checkpoint(self.run_dir)
+        nets = ck.split_weights(ck.load_weights(path))
+        for name, net in self.recipe.nets.items():
+            net.load_state_dict(nets[name])
+        if self.ema is not None:
+            name = self.recipe.generator_name
+            self.ema.model.load_state_dict(nets.get(f"{name}_ema", nets[name]))
+        state = ck.load_state(path)
+        self.state = TrainState(**state["counters"])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        if state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.noise_gen.set_state(state["noise_gen"])
+        torch.set_rng_state(state["torch_rng"])
+        self.logger.truncate_after(self.state.step)
+        info(f"resumed {self.run_dir} at step {self.state.step}")
+
+    def _diverged_message(self, what: str) -> str:
+        try:
+            kept = f"the last good checkpoint (step {ck.latest_checkpoint(self.run_dir).name[5:].lstrip('0') or 0})"
+        except Exception:
+            kept = "no checkpoint yet"
+        return (f"training diverged: {what} became NaN/Inf near step {self.state.step}; kept {kept} in "
+                f"{self.run_dir}; try lower learning rates (--set optim.lr_g=... optim.lr_d=...)")
+
+    # ---------------------------------------------------------------- one step
+    def _real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        idx = self.sampler.next().to(self.device)
+        return self.x[idx], None if self.y is None else self.y[idx]
+
+    def _noise(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.randn(shape, generator=self.noise_gen, device=self.device)
+
+    def _randint(self, high: int, n: int) -> torch.Tensor:
+        return torch.randint(high, (n,), generator=self.noise_gen, device=self.device)
+
+    def train_step(self) -> None:
+        step = self.state.step
+        if self.cfg.optim.lr_decay != "none":
+            f = lr_factor(self.cfg, step)
+            for k, o in self.optimizers.items():
+                for g, base in zip(o.param_groups, self.base_lrs[k]):
+                    g["lr"] = base * f
+        ctx = StepContext(step, self.batch, self._real, self._noise, self._randint)
+        autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
+                    else contextlib.nullcontext())
+        for phase in self.phases:
+            if step % phase.every:
+                continue
+            wanted = phase.needs_grad()
+            for name, net in self.recipe.nets.items():
+                net.requires_grad_(name in wanted)
+            net, opt = self.recipe.nets[phase.updates], self.optimizers[phase.updates]
+            for _ in range(phase.repeats):
+                opt.zero_grad(set_to_none=True)
+                with autocast:
+                    loss, stats = phase.run(ctx)
+                self.scaler.scale(loss).backward()
+                if self.dist.enabled:
+                    average_gradients(net, self.dist.world_size)
+                self.scaler.step(opt)
+                self.scaler.update()
+                self.stats.add(stats)
+        if self.ema is not None:
+            self.ema.update(self.recipe.nets[self.recipe.generator_name], self.state.images_seen, self.cfg.batch_size)
+        self.state.step += 1
+        self.state.images_seen += self.cfg.batch_size
+
+    # ---------------------------------------------------------------- pictures
+    @torch.no_grad()
+    def sample_grid(self, n: int = GRID_SAMPLES) -> torch.Tensor:
+        """Samples from fixed latents in data space (EMA generator when there is one)."""
+        G = self.ema.model if self.ema is not None else self.recipe.nets[self.recipe.generator_name]
+        was_training = G.training
+        G.eval()
+        gen = torch.Generator(self.device)
+        gen.set_state(self.grid_z_gen_state)
+        labels = self.grid_labels if self.recipe.conditional else None
+        n = len(labels) if labels is not None else n
+        x = self.recipe.generate(G, self.recipe.latent(n, gen, self.device), labels=labels)
+        G.train(was_training)
+        return self.data.from_model(x.float())
+
+    def write_samples(self, final: bool = False) -> None:
+        if not self.dist.is_main:
+            return
+        from .visuals import save_image_grid, save_points_plot
+
+        tag = "final" if final else f"step-{self.state.step:07d}"
+        path = self.run_dir / "samples" / f"{tag}.png"
+        if self.data.kind == "points":
+            fake = self.sample_grid(2500)
+            save_points_plot(fake, self.data.x[:2500], path, f"{self.cfg.data}, step {self.state.step}")
+        else:
+            by_class = self.recipe.conditional and self.grid_labels is not None  # one row per class
+            nrow = len(self.grid_labels) // self.data.num_classes if by_class else None
+            save_image_grid(self.sample_grid(), path, nrow=nrow)
+
+    # ---------------------------------------------------------------- the loop
+    def fit(self) -> Path:
+        cfg, main = self.cfg, self.dist.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_run_files(self.run_dir, cfg, self.data.spec(),
+                            {"ganforge": __version__, "world_size": self.dist.world_size,
+                             "device": str(self.device), "dataset_size": len(self.data)})
+        for net in self.recipe.nets.values():
+            net.train()
+        start_step = self.state.step
+        t_run, t_log, step_log = time.perf_counter() - self.state.seconds, time.perf_counter(), self.state.step
+        progress = TrainProgress(cfg.steps, start_step, enabled=self.show_progress)
+        try:
+            with progress:
+                while self.state.step < cfg.steps:
+                    self.train_step()
+                    step = self.state.step
+                    progress.advance()
+                    if step % cfg.log_every == 0 or step == cfg.steps:
+                        now = time.perf_counter()
+                        values = self.stats.flush()
+                        bad = [k for k, v in values.items() if v != v or abs(v) == float("inf")]
+                        if bad:
+                            raise TrainingDiverged(self._diverged_message(bad[0]))
+                        values["Timing/img_per_s"] = (step - step_log) * cfg.batch_size / max(now - t_log, 1e-9)
+                        values["Progress/kimg"] = self.state.images_seen / 1000
+                        self.state.seconds = now - t_run
+                        values["Timing/seconds"] = self.state.seconds
+                        self.logger.log(step, values)
+                        progress.show(values)
+                        t_log, step_log = now, step
+                    if step % cfg.sample_every == 0 and step != cfg.steps:
+                        self.write_samples()
+                    if step % cfg.checkpoint_every == 0 and step != cfg.steps:
+                        self._check_pending()
+                        self.save()
+        except KeyboardInterrupt:
+            warn(f"interrupted at step {self.state.step}; saving a checkpoint to resume from")
+            self._check_pending()
+            self.save()
+            raise
+        self.state.seconds = time.perf_counter() - t_run
+        self.save()
+        self.write_samples(final=True)
+        if main:
+            records = read_log(self.run_dir)
+            save_loss_plot(records, self.run_dir / "losses.png")
+            write_report(self.run_dir, cfg, self.state, records, self.data, self.dist.world_size)
+        self.logger.close()
+        shutdown(self.dist)
+        return self.run_dir
+
+    def _check_pending(self) -> None:
+        """Before a checkpoint: make sure no statistic since the last log went NaN/Inf."""
+        for k, v in self.stats.sums.items():
+            if not torch.isfinite(v).all():
+                raise TrainingDiverged(self._diverged_message(k))
+
+
+def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True) -> Path:
+    """Train ``cfg`` (or continue the run in ``resume``) and return the run directory."""
+    trainer = Trainer(cfg, Path(resume).expanduser() if resume else None, progress)
+    if resume:
+        trainer.resume()
+    return trainer.fit()

@@ -1,0 +1,71 @@
+"""Pictures of a run: sample grids, 2D scatter plots, loss curves."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from ..io import atomic_path
+
+
+def save_image_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None:
+    """[N, C, H, W] in [0, 1] -> one PNG grid; small images are upscaled so a person can see them."""
+    from torchvision.utils import make_grid, save_image
+
+    nrow = nrow or math.ceil(math.sqrt(len(images)))
+    images = images.detach().float().cpu().clamp(0, 1)
+    scale = max(1, 64 // images.shape[-1])
+    if scale > 1:
+        images = torch.nn.functional.interpolate(images, scale_factor=scale, mode="nearest")
+    grid = make_grid(images, nrow=nrow, padding=2, pad_value=0.5)
+    with atomic_path(path) as tmp:
+        save_image(grid, str(tmp), format="png")
+
+
+def save_points_plot(fake: torch.Tensor, real: torch.Tensor, path: Path, title: str = "") -> None:
+    """Scatter of generated 2D points over real ones."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    r, f = real.detach().cpu().numpy(), fake.detach().cpu().numpy()
+    ax.scatter(r[:, 0], r[:, 1], s=2, c="tab:blue", alpha=0.3, label="real")
+    ax.scatter(f[:, 0], f[:, 1], s=2, c="tab:red", alpha=0.5, label="generated")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", markerscale=4)
+    ax.set_title(title)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight")
+    plt.close(fig)
+
+
+def save_loss_plot(records: list[dict], path: Path) -> None:
+    """Loss curves (``Loss/*``) and discriminator accuracy against training step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted({k for r in records for k in r if k.startswith("Loss/")})
+    if not keys:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), dpi=100)
+    for k in keys:
+        pts = [(r["step"], r[k]) for r in records if isinstance(r.get(k), float)]
+        axes[0].plot([p[0] for p in pts], [p[1] for p in pts], label=k)
+    axes[0].set_xlabel("step")
+    axes[0].set_title("losses")
+    axes[0].legend()
+    acc = [(r["step"], r["D/accuracy"]) for r in records if isinstance(r.get("D/accuracy"), float)]
+    if acc:
+        axes[1].plot([p[0] for p in acc], [p[1] for p in acc], color="tab:green")
+        axes[1].set_ylim(0, 1)
+    axes[1].set_xlabel("step")
+    axes[1].set_title("discriminator accuracy")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

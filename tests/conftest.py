@@ -1,0 +1,14 @@
+import pytest
+import torch
+
+torch.set_num_threads(1)  # tiny tensors: threads cost more than they give
+
+
+TINY = {"resolution": 8, "batch_size": 8, "net.width": 8, "net.z_dim": 8, "steps": 4, "log_every": 2,
+        "sample_every": 2, "checkpoint_every": 2}
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """A tiny DCGAN-on-digits config dict writing into a temp run dir."""
+    return dict(TINY, out=str(tmp_path / "run"))
