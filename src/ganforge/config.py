@@ -58,6 +58,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = False  # mixed precision on CUDA (bf16 autocast)
     loss: str = "nonsaturating"
+    augment: str = ""  # DiffAugment policies for what D sees, e.g. "translation,cutout"
     net: NetConfig = field(default_factory=NetConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
@@ -90,6 +91,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "optim.beta2": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "optim.lr_decay": (lambda v: v in ("none", "linear", "cosine"), "none, linear or cosine"),
     "optim.lr_final_frac": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "augment": (lambda v: _valid_policy(v), "comma-separated translation, cutout, color, or empty"),
     "ema.kimg": (lambda v: v > 0, "a number > 0"),
     "ema.rampup": (lambda v: v >= 0, "a number >= 0"),
     "log_every": (lambda v: v >= 1, "an integer >= 1"),
@@ -97,6 +99,13 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "checkpoint_every": (lambda v: v >= 1, "an integer >= 1"),
     "keep_checkpoints": (lambda v: v >= 1, "an integer >= 1"),
 }
+
+
+def _valid_policy(policy: str) -> bool:
+    from .augment import parse_policy
+
+    parse_policy(policy)  # raises its own ConfigError naming the bad policy
+    return True
 
 
 def _type_of(cls: type, name: str) -> Any:

@@ -38,6 +38,7 @@ class FeatureExtractor:
     fingerprint: str = ""  # short hash of the weights; part of the reference-statistics cache key
     batch_size: int = 256
     kind: str = "image"  # "image" ([N, C, H, W] in [0, 1]) or "vector" ([N, D])
+    resize: str = "none"  # how inputs are brought to the network's size, for the protocol card
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -83,6 +84,7 @@ def _hash_tensors(tensors: dict[str, torch.Tensor]) -> str:
 class DigitsFeatures(FeatureExtractor):
     name = "digits"
     batch_size = 1024
+    resize = "grey (ITU-R 601 luma), bilinear to 16x16, antialiased when shrinking"
 
     def __init__(self) -> None:
         from .digits_classifier import FEATURE_DIM, load_digits_classifier
@@ -141,6 +143,7 @@ class _RandomCNN(nn.Module):
 class RandomCNNFeatures(FeatureExtractor):
     name = "random-cnn"
     batch_size = 256
+    resize = f"grey replicated to RGB, bilinear to {RANDOM_CNN_SIZE}x{RANDOM_CNN_SIZE}, antialiased when shrinking"
 
     def __init__(self, seed: int = RANDOM_CNN_SEED) -> None:
         self.net = _RandomCNN(seed)
@@ -254,6 +257,7 @@ class InceptionFeatures(FeatureExtractor):
     name = "inception"
     dim = 2048
     batch_size = 50
+    resize = "rounded to 8-bit, grey replicated to RGB, TF1-compatible bilinear to 299x299 (torch-fidelity)"
 
     def __init__(self, inception_weights: str | os.PathLike | None = None, device: str | None = None) -> None:
         path = find_inception_weights(inception_weights)

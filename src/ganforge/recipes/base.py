@@ -27,19 +27,26 @@ class StepContext:
     """What a phase may draw on in one training step.
 
     ``real()`` returns a fresh batch ``(x, y)`` in model space on the device each call (so
-    n_critic repeats see new data); ``noise(shape)`` draws from the trainer's generator;
+    n_critic repeats see new data); ``noise``/``randint``/``gen`` draw from the trainer's generator;
     ``cache`` carries tensors from one phase to the next within the step (e.g. the fake
     batch, so the generator runs forward once per step).
     """
 
     def __init__(self, step: int, batch_size: int, real: Callable[[], tuple[Tensor, Tensor | None]],
-                 noise: Callable[[tuple[int, ...]], Tensor], randint: Callable[[int, int], Tensor]) -> None:
+                 gen: torch.Generator) -> None:
         self.step = step
         self.batch_size = batch_size  # per process
         self.real = real
-        self.noise = noise  # noise(shape): N(0, 1) on the device
-        self.randint = randint  # randint(high, n): [n] int64 on the device
+        self.gen = gen  # the trainer's generator on the device: all randomness of a step comes from it
         self.cache: dict[str, Tensor] = {}
+
+    def noise(self, shape: tuple[int, ...]) -> Tensor:
+        """N(0, 1) on the device."""
+        return torch.randn(shape, generator=self.gen, device=self.gen.device)
+
+    def randint(self, high: int, n: int) -> Tensor:
+        """[n] int64 in [0, high) on the device."""
+        return torch.randint(high, (n,), generator=self.gen, device=self.gen.device)
 
 
 @dataclass

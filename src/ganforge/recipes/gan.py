@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..augment import diff_augment, parse_policy
+from ..errors import ConfigError
 from ..losses import get_loss
 from .base import Phase, Recipe, Stats, StepContext, Tensor, truncated_normal
 
@@ -18,6 +20,13 @@ class GANRecipe(Recipe):
 
     def __post_init__(self) -> None:
         self.loss = get_loss(self.cfg.loss)
+        self.augment = parse_policy(self.cfg.augment)
+        if self.augment and self.data.kind != "image":
+            raise ConfigError(f"augment={self.cfg.augment!r} needs image data; {self.data.name!r} is 2D points")
+
+    def discriminate(self, x: Tensor, ctx: StepContext) -> Tensor:
+        """D's logits for a batch, through the differentiable augmentation when configured."""
+        return self.nets["D"](diff_augment(x, self.augment, ctx.gen) if self.augment else x)
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         o = self.cfg.optim
@@ -36,22 +45,20 @@ class GANRecipe(Recipe):
         return ctx.noise((n, self.cfg.net.z_dim))
 
     def d_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
-        G, D = self.nets["G"], self.nets["D"]
         real, _ = ctx.real()  # [N, *shape]
-        fake = G(self.train_latent(ctx, len(real)))
+        fake = self.nets["G"](self.train_latent(ctx, len(real)))
         ctx.cache["fake"] = fake
-        real_logits, fake_logits = D(real), D(fake.detach())
+        real_logits, fake_logits = self.discriminate(real, ctx), self.discriminate(fake.detach(), ctx)
         loss = self.loss.d(real_logits, fake_logits)
         acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
         return loss, {"Loss/D": loss.detach(), "D/real": real_logits.detach().mean(),
                       "D/fake": fake_logits.detach().mean(), "D/accuracy": acc.detach()}
 
     def g_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
-        G, D = self.nets["G"], self.nets["D"]
         fake = ctx.cache.pop("fake", None)
         if fake is None:  # no D phase ran this step (or it discarded its batch)
-            fake = G(self.train_latent(ctx, ctx.batch_size))
-        loss = self.loss.g(D(fake))
+            fake = self.nets["G"](self.train_latent(ctx, ctx.batch_size))
+        loss = self.loss.g(self.discriminate(fake, ctx))
         return loss, {"Loss/G": loss.detach()}
 
     def latent(self, n: int, gen: torch.Generator | None, device: torch.device,

@@ -166,12 +166,6 @@ class Trainer:
         idx = self.sampler.next().to(self.device)
         return self.x[idx], None if self.y is None else self.y[idx]
 
-    def _noise(self, shape: tuple[int, ...]) -> torch.Tensor:
-        return torch.randn(shape, generator=self.noise_gen, device=self.device)
-
-    def _randint(self, high: int, n: int) -> torch.Tensor:
-        return torch.randint(high, (n,), generator=self.noise_gen, device=self.device)
-
     def train_step(self) -> None:
         step = self.state.step
         if self.cfg.optim.lr_decay != "none":
@@ -179,7 +173,7 @@ class Trainer:
             for k, o in self.optimizers.items():
                 for g, base in zip(o.param_groups, self.base_lrs[k]):
                     g["lr"] = base * f
-        ctx = StepContext(step, self.batch, self._real, self._noise, self._randint)
+        ctx = StepContext(step, self.batch, self._real, self.noise_gen)
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
                     else contextlib.nullcontext())
         for phase in self.phases:
