@@ -67,7 +67,7 @@ def test_resume_is_exact(tmp_path):
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tiny):
-    cfg = resolve(dict(tiny, steps=8, log_every=1))
+    cfg = resolve(dict(tiny, steps=8, log_every=1, **{"health.nan_retries": 0}))
     trainer = Trainer(cfg, progress=False)
     good = trainer.recipe.loss
 
@@ -91,3 +91,47 @@ def test_checkpoint_files_are_not_pickles(tiny):
     state = ck.load_state(ckpt)
     assert isinstance(state["optimizers"]["D"]["param_groups"][0]["lr"], float)
     assert state["noise_gen"].dtype == torch.uint8
+
+
+def test_huge_learning_rate_triggers_rollbacks_then_gives_up(tmp_path, capsys):
+    cfg = resolve({"data": "ring8", "steps": 30, "batch_size": 16, "net.width": 8, "log_every": 1,
+                   "checkpoint_every": 5, "optim.lr_d": 1e30, "optim.lr_g": 1e30, "health.nan_retries": 2,
+                   "out": str(tmp_path / "run")})
+    trainer = Trainer(cfg, progress=False)
+    with pytest.raises(TrainingDiverged, match=r"after 2 rollback\(s\) with lower learning rates"):
+        trainer.fit()
+    err = capsys.readouterr().err
+    assert "rolled back to step 0, learning rates x0.5 (retry 1/2)" in err
+    assert "learning rates x0.25 (retry 2/2)" in err
+    log = [json.loads(x) for x in (trainer.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["Health/lr_scale"] for r in log if "Health/lr_scale" in r] == [0.5, 0.25]
+
+
+def test_rollback_recovers_from_a_transient_nan(tiny):
+    cfg = resolve(dict(tiny, steps=6, log_every=1))
+    trainer = Trainer(cfg, progress=False)
+    good, fired = trainer.recipe.loss, []
+
+    def d_loss(real, fake):
+        if trainer.state.step == 3 and not fired:
+            fired.append(1)
+            return good.d(real, fake) * float("nan")
+        return good.d(real, fake)
+
+    trainer.recipe.loss = AdversarialLoss(d_loss, good.g)
+    run = trainer.fit()
+    assert trainer.state.step == 6 and trainer.state.rollbacks == 1 and trainer.state.lr_scale == 0.5
+    assert "1 NaN rollback(s)" in (run / "report.md").read_text()
+
+
+def test_constant_generator_triggers_the_collapse_warning(tiny, capsys):
+    cfg = resolve(dict(tiny, steps=4, log_every=2, **{"ema.enabled": False}))
+    trainer = Trainer(cfg, progress=False)
+    G = trainer.recipe.nets["G"]
+    forward = G.forward
+    G.forward = lambda z: forward(torch.zeros_like(z))  # every latent gives the same image
+    run = trainer.fit()
+    log = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["Health/collapse"] == 1.0 and r["Health/diversity"] < 1e-6 for r in log)
+    assert "collapse in 2/2 checks" in (run / "report.md").read_text()
+    assert "collapse in 2/2 checks" in capsys.readouterr().err

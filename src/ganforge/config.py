@@ -22,7 +22,8 @@ from .errors import ConfigError
 
 @dataclass
 class NetConfig:
-    z_dim: int = 64  # latent size
+    z_dim: int = 64  # size of the continuous (normal) latent
+    z_discrete: int = 0  # categories of a one-hot code drawn uniformly beside it (0: none); see recipes/gan.py
     width: int = 64  # base channels (conv) or hidden units (MLP)
     depth: int = 3  # hidden layers of MLP nets
     max_channels: int = 512  # cap on conv channels as resolution grows
@@ -46,6 +47,32 @@ class EMAConfig:
 
 
 @dataclass
+class HealthConfig:
+    """Checked at every log interval (``log_every`` steps)."""
+
+    d_accuracy_max: float = 0.99  # D accuracy above this (or below 1 - this) is "pinned"
+    g_loss_max: float = 15.0  # generator loss above this is "running away"
+    diversity_min: float = 0.25  # sample diversity relative to real data below this is "collapse"
+    nan_retries: int = 3  # NaN/Inf: roll back to the last good checkpoint this many times
+    nan_lr_factor: float = 0.5  # ... multiplying both learning rates by this each time
+
+
+@dataclass
+class RegConfig:
+    """Regularizers and anti-collapse options of the two-player game (recipes/gan.py applies them)."""
+
+    gp: float = 0.0  # WGAN-GP weight lambda on (||grad D(interpolate)|| - 1)^2; 10 in Gulrajani et al.
+    r1: float = 0.0  # R1 gamma: gamma/2 * E||grad D(real)||^2 (Mescheder et al. 2018)
+    r2: float = 0.0  # R2 gamma: the same on fake samples
+    lazy_every: int = 1  # R1/R2 as a separate D step every k steps with gamma * k (StyleGAN2); 1: in the D loss
+    n_critic: int = 1  # D steps per G step
+    pack: int = 1  # PacGAN: D judges k samples at once, concatenated along channels / features
+    unroll: int = 0  # unrolled GAN: G's loss against D advanced k steps (Metz et al. 2017); 0: off
+    spectral_norm: bool = False  # spectral normalization of D's linear and conv layers (Miyato et al. 2018)
+    mbstd: int = 0  # minibatch-stddev feature before D's last layer, over groups of this size (StyleGAN); 0: off
+
+
+@dataclass
 class TrainConfig:
     recipe: str | None = None  # None: dcgan for images, vanilla for 2D points
     data: str = "digits"
@@ -57,11 +84,13 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = False  # mixed precision on CUDA (bf16 autocast)
+    threads: int = 0  # CPU threads for torch (0: torch's default); 1 is fastest for tiny nets on a busy CPU
     loss: str = "nonsaturating"
     augment: str = ""  # DiffAugment policies for what D sees, e.g. "translation,cutout"
     net: NetConfig = field(default_factory=NetConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -81,7 +110,9 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "channels": (lambda v: v is None or v in (1, 3), "1, 3 or null"),
     "seed": (lambda v: v >= 0, "an integer >= 0"),
     "device": (lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"),
+    "threads": (lambda v: v >= 0, "an integer >= 0 (0: torch's default)"),
     "net.z_dim": (lambda v: v >= 1, "an integer >= 1"),
+    "net.z_discrete": (lambda v: v >= 0, "an integer >= 0 (0: no discrete code)"),
     "net.width": (lambda v: v >= 1, "an integer >= 1"),
     "net.depth": (lambda v: v >= 1, "an integer >= 1"),
     "net.max_channels": (lambda v: v >= 1, "an integer >= 1"),
@@ -94,6 +125,19 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "augment": (lambda v: _valid_policy(v), "comma-separated translation, cutout, color, or empty"),
     "ema.kimg": (lambda v: v > 0, "a number > 0"),
     "ema.rampup": (lambda v: v >= 0, "a number >= 0"),
+    "reg.gp": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "reg.r1": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "reg.r2": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "reg.lazy_every": (lambda v: v >= 1, "an integer >= 1 (1: every step, in the D loss)"),
+    "reg.n_critic": (lambda v: v >= 1, "an integer >= 1"),
+    "reg.pack": (lambda v: v >= 1, "an integer >= 1 (1: no packing)"),
+    "reg.unroll": (lambda v: v >= 0, "an integer >= 0 (0: off)"),
+    "reg.mbstd": (lambda v: v >= 0 and v != 1, "0 (off) or a group size >= 2"),
+    "health.d_accuracy_max": (lambda v: 0.5 < v <= 1, "a number in (0.5, 1]"),
+    "health.g_loss_max": (lambda v: v > 0, "a number > 0"),
+    "health.diversity_min": (lambda v: v >= 0, "a number >= 0"),
+    "health.nan_retries": (lambda v: v >= 0, "an integer >= 0"),
+    "health.nan_lr_factor": (lambda v: 0 < v < 1, "a number in (0, 1)"),
     "log_every": (lambda v: v >= 1, "an integer >= 1"),
     "sample_every": (lambda v: v >= 1, "an integer >= 1"),
     "checkpoint_every": (lambda v: v >= 1, "an integer >= 1"),

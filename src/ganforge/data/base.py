@@ -134,7 +134,10 @@ def load_dataset(spec: str, request: DataRequest | None = None) -> Dataset:
     request = request or DataRequest()
     name, _, arg = spec.partition(":")
     builder = DATASETS.get(name)
-    return builder(request, arg) if arg else builder(request)
+    data = builder(request, arg) if arg else builder(request)
+    data.info.setdefault("split", request.split)
+    data.info.setdefault("resolution", request.resolution)
+    return data
 
 
 class InfiniteSampler:

@@ -17,12 +17,16 @@ import math
 import time
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import GanforgeError
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 RESOLUTION = 16
 NUM_CLASSES = 10
@@ -65,7 +69,7 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class DigitsClassifier(nn.Module):
-    """~97k-parameter CNN; ``forward`` returns ``(logits [N, 10], features [N, 128])``.
+    """~99k-parameter CNN; ``forward`` returns ``(logits [N, 10], features [N, 128])``.
 
     Global average pooling (rather than a wide flatten + dense layer) keeps the weights small
     and makes the features tolerant of the one-pixel shifts a generator easily makes.
@@ -89,8 +93,8 @@ class DigitsClassifier(nn.Module):
 # --------------------------------------------------------------------------- loading
 
 
-def _asset(name: str):
-    return resources.files("ganforge").joinpath("assets", name)
+def _asset(name: str) -> Traversable:
+    return resources.files("ganforge") / "assets" / name
 
 
 @functools.lru_cache(maxsize=1)

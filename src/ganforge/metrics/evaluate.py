@@ -9,8 +9,9 @@ Numbers measured under different protocols are not comparable.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -18,7 +19,7 @@ from ..errors import ConfigError, GanforgeError
 from ..registry import Registry
 from .classes import class_metrics
 from .features import FEATURES, FeatureExtractor, InceptionFeatures, create_extractor
-from .frechet import feature_statistics, frechet_distance_from_stats
+from .frechet import feature_statistics, frechet_distance, frechet_distance_from_stats
 from .inception_score import inception_score
 from .kid import kernel_inception_distance
 from .modes import mode_metrics
@@ -95,6 +96,8 @@ class EvalContext:
         def run() -> torch.Tensor:
             if self.features == "digits":  # one classifier pass serves both features and classes
                 return self.digits_outputs()[1]
+            if self.features == "inception":  # one Inception pass serves fd/kid/prdc and fid/is
+                return self.inception_fake()[0]
             return self.extractor()(self.fake)
         return self._once("fake_features", run)
 
@@ -113,7 +116,10 @@ class EvalContext:
         def make() -> InceptionFeatures:
             if self.real.kind != "image":
                 raise ConfigError(f"fid / is need image data; {self.real.name!r} is {self.real.kind}")
-            ext = self.extractor() if self.features == "inception" else create_extractor("inception", self.inception_weights)
+            if self.features == "inception":
+                ext = self.extractor()
+            else:
+                ext = create_extractor("inception", self.inception_weights)
             assert isinstance(ext, InceptionFeatures)
             return ext
         return self._once("inception", make)
@@ -122,6 +128,8 @@ class EvalContext:
         return self._once("inception_fake", lambda: self.inception().features_and_logits(self.fake))
 
     def inception_reference(self) -> ReferenceStats:
+        if self.features == "inception":
+            return self.reference()
         return self._once("inception_reference", lambda: reference_stats(
             self.real_samples(), self.inception(), self.real.name, self.split, self.resolution, self.cache_dir))
 
@@ -139,12 +147,17 @@ class EvalContext:
 METRICS: Registry[Callable[[EvalContext], dict[str, float]]] = Registry("metric")
 
 
+def _frechet(fake_feats: torch.Tensor, ref: ReferenceStats) -> float:
+    if min(len(fake_feats), len(ref.feats)) <= fake_feats.shape[1]:
+        return frechet_distance(fake_feats, ref.feats)  # fewer samples than dimensions: the exact low-rank route
+    mu, sigma = feature_statistics(fake_feats)
+    return frechet_distance_from_stats(mu, sigma, ref.mu, ref.sigma)
+
+
 @METRICS.register("fd")
 def _fd(ctx: EvalContext) -> dict[str, float]:
     """Fréchet distance in the chosen feature space (the FID formula)."""
-    ref = ctx.reference()
-    mu, sigma = feature_statistics(ctx.fake_features())
-    return {"fd": frechet_distance_from_stats(mu, sigma, ref.mu, ref.sigma)}
+    return {"fd": _frechet(ctx.fake_features(), ctx.reference())}
 
 
 @METRICS.register("kid")
@@ -186,9 +199,7 @@ def _modes(ctx: EvalContext) -> dict[str, float]:
 @METRICS.register("fid")
 def _fid(ctx: EvalContext) -> dict[str, float]:
     """FID: Fréchet distance of FID Inception-v3 pool3 features (needs the weights file)."""
-    ref = ctx.inception_reference()
-    mu, sigma = feature_statistics(ctx.inception_fake()[0])
-    return {"fid": frechet_distance_from_stats(mu, sigma, ref.mu, ref.sigma)}
+    return {"fid": _frechet(ctx.inception_fake()[0], ctx.inception_reference())}
 
 
 @METRICS.register("is")
@@ -220,7 +231,7 @@ def _check_fake(fake: torch.Tensor, real: Dataset) -> torch.Tensor:
 def evaluate_samples(
     fake: torch.Tensor,
     real: Dataset,
-    metrics: list[str],
+    metrics: list[str] | str,
     features: str | None = None,
     seed: int = 0,
     requested_labels: torch.Tensor | None = None,
@@ -232,7 +243,8 @@ def evaluate_samples(
 ) -> dict[str, Any]:
     """Compute ``metrics`` for generated samples ``fake`` against the real dataset ``real``.
 
-    ``fake``: images [N, C, H, W] in [0, 1] or points [N, D], in data space. ``features``: the
+    ``fake``: images [N, C, H, W] in [0, 1] or points [N, D], in data space. ``metrics``: names
+    from ``METRICS`` (a list, or one comma-separated string). ``features``: the
     extractor for fd / kid / prdc (default :func:`default_features`). ``seed``: KID subsets and
     the Inception Score shuffle. ``requested_labels``: [N] labels a conditional generator was
     asked for (enables ``label_agreement``). ``split``: the name of the real split, recorded
@@ -242,6 +254,8 @@ def evaluate_samples(
     coverage, class_confident, classes_present, class_kl, label_agreement, modes, hq_frac,
     reverse_kl, fid, is_mean, is_std; and ``protocol``.
     """
+    if isinstance(metrics, str):  # "fd,kid" as typed on a command line
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     names = list(dict.fromkeys(metrics))
     if not names:
         raise ConfigError(f"no metrics requested; choose from: {', '.join(METRICS.list())}")

@@ -231,18 +231,24 @@ def _build_inception(weights: Path) -> nn.Module:
     """
     from unittest import mock
 
-    import torch_fidelity.feature_extractor_inceptionv3 as tfi
-
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt file, or a pickle with more than tensors in it
-        raise GanforgeError(f"cannot read inception weights {weights}: {type(e).__name__}: {e}") from None
+        raise GanforgeError(
+            f"cannot read inception weights {weights} with torch.load(weights_only=True) ({type(e).__name__}); "
+            f"expected the plain state dict {INCEPTION_FILE}") from None
+    try:
+        import torch_fidelity.feature_extractor_inceptionv3 as tfi
+    except ImportError:
+        raise GanforgeError("the inception extractor (fid, is) needs torch-fidelity: pip install torch-fidelity") \
+            from None
     with mock.patch.object(tfi, "load_state_dict_from_url", lambda *a, **k: state):
         try:
             net = tfi.FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
-        except RuntimeError as e:  # missing / unexpected keys: not the FID Inception file
-            first = str(e).splitlines()[0]
-            raise GanforgeError(f"{weights} is not the FID Inception state dict ({first})") from None
+        except (RuntimeError, TypeError, AttributeError):  # wrong keys / shapes / not a dict
+            raise GanforgeError(
+                f"{weights} is not the FID Inception state dict {INCEPTION_FILE} (its keys or shapes do not match)"
+            ) from None
     return net.eval()
 
 
@@ -282,6 +288,8 @@ class InceptionFeatures(FeatureExtractor):
     @torch.no_grad()
     def features_and_logits(self, x: torch.Tensor, batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Pool3 features and the bias-free logits torch-fidelity's Inception Score uses, in one pass."""
+        if x.dim() != 4 or x.shape[1] not in (1, 3):
+            raise GanforgeError(f"feature extractor 'inception' expects images [N, 1|3, H, W], got {tuple(x.shape)}")
         bs = batch_size or self.batch_size
         feats, logits = [], []
         for i in range(0, len(x), bs):
@@ -294,7 +302,9 @@ class InceptionFeatures(FeatureExtractor):
 
 
 @FEATURES.register("inception")
-def inception(inception_weights: str | os.PathLike | None = None, device: str | None = None, **_: Any) -> FeatureExtractor:
+def inception(
+    inception_weights: str | os.PathLike | None = None, device: str | None = None, **_: Any
+) -> FeatureExtractor:
     """Standard FID Inception-v3 pool3 (2048-d); needs the weights file locally (never downloaded)."""
     return InceptionFeatures(inception_weights, device)
 

@@ -99,5 +99,26 @@ def frechet_distance_from_stats(
 
 
 def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
-    """FD between Gaussians fitted to two [N, d] feature sets."""
-    return frechet_distance_from_stats(*feature_statistics(feats_a), *feature_statistics(feats_b))
+    """FD between Gaussians fitted to two [N, d] feature sets.
+
+    With fewer samples than dimensions (e.g. a few hundred Inception features, 2048-d) the
+    covariances are low-rank and the trace term is taken from the samples directly:
+    with X = C_a / sqrt(n_a - 1), Y = C_b / sqrt(n_b - 1) (centred features), the nonzero
+    eigenvalues of S_a S_b = X^T X Y^T Y are those of (X Y^T)(X Y^T)^T, so
+    ``Tr((S_a S_b)^(1/2))`` is the sum of the singular values of the small n_a x n_b matrix X Y^T:
+    the same number, without any d x d eigendecomposition.
+    """
+    a = feats_a.detach().to("cpu", torch.float64).reshape(len(feats_a), -1)
+    b = feats_b.detach().to("cpu", torch.float64).reshape(len(feats_b), -1)
+    if min(len(a), len(b)) > a.shape[1] or a.shape[1] != b.shape[1]:
+        return frechet_distance_from_stats(*feature_statistics(a), *feature_statistics(b))
+    if min(len(a), len(b)) < 2:
+        raise GanforgeError(f"need at least 2 samples for a covariance, got {len(a)} and {len(b)}")
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        raise GanforgeError("Fréchet statistics contain NaN or Inf (non-finite features)")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    x = (a - mu_a) / (len(a) - 1) ** 0.5
+    y = (b - mu_b) / (len(b) - 1) ** 0.5
+    diff = mu_a - mu_b
+    tr_sqrt = torch.linalg.svdvals(x @ y.T).sum()
+    return float(diff @ diff + x.square().sum() + y.square().sum() - 2 * tr_sqrt)

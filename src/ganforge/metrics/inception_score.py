@@ -17,10 +17,13 @@ import torch
 from ..errors import GanforgeError
 
 
-def inception_score(logits: torch.Tensor, splits: int = 10, shuffle: bool = True, seed: int = 2020) -> tuple[float, float]:
+def inception_score(
+    logits: torch.Tensor, splits: int = 10, shuffle: bool = True, seed: int = 2020
+) -> tuple[float, float]:
     """``(mean, std)`` of the Inception Score over ``splits`` parts of ``logits`` [N, classes]."""
     if logits.dim() != 2 or len(logits) < splits:
-        raise GanforgeError(f"Inception Score needs logits [N, C] with N >= splits ({splits}), got {tuple(logits.shape)}")
+        raise GanforgeError(
+            f"Inception Score needs logits [N, C] with N >= splits ({splits}), got {tuple(logits.shape)}")
     n = len(logits)
     x = logits.detach().cpu()
     if shuffle:

@@ -26,8 +26,8 @@ class TrainProgress:
     def advance(self) -> None:
         self.progress.advance(self.task)
 
-    def show(self, values: dict[str, float]) -> None:
+    def show(self, values: dict[str, float], warnings: list[str]) -> None:
         parts = [f"{values.get('Timing/img_per_s', 0):.0f} img/s"]
         parts += [f"{k.split('/')[-1]} {v:.3f}" for k, v in values.items() if k.startswith("Loss/")]
-        parts += [f"[yellow]{k}[/yellow]" for k, v in values.items() if k.startswith("Warn/") and v]
+        parts += [f"[yellow]! {w}[/yellow]" for w in warnings]
         self.progress.update(self.task, status=" | ".join(parts))

@@ -8,7 +8,8 @@ from ..data import Dataset
 from ..io import write_text
 
 
-def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], data: Dataset, world: int) -> None:
+def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], data: Dataset, world: int,
+                 health: str) -> None:
     last = records[-1] if records else {}
     speed = [r["Timing/img_per_s"] for r in records if isinstance(r.get("Timing/img_per_s"), float)]
     lines = [
@@ -19,6 +20,7 @@ def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], da
         f"- steps: {state.step}, batch: {cfg.batch_size}, images seen: {state.images_seen}, processes: {world}",
         f"- wall time: {state.seconds:.1f} s, mean speed: {sum(speed) / max(len(speed), 1):.0f} images/s",
         "- final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("Loss/")),
+        f"- {health}",
         "",
         "## Samples (EMA generator, fixed latents)" if cfg.ema.enabled else "## Samples (fixed latents)",
         "",

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..recipes import Recipe, StepContext, build_recipe, lr_factor
 from . import checkpoint as ck
 from .distributed import DistInfo, average_gradients, broadcast_module, init_distributed, shutdown
 from .ema import EMA
+from .health import HealthMonitor, mean_pairwise_distance
 from .logger import RunLogger, StatsAccumulator, read_log
 from .progress import TrainProgress
 from .report import write_report
@@ -31,6 +33,7 @@ from .rundir import new_run_dir, write_run_files
 from .visuals import save_loss_plot
 
 GRID_SAMPLES = 64
+HEALTH_SAMPLES = 64  # fixed latents whose spread is compared with real data's
 
 
 def pick_device(name: str, dist: DistInfo) -> torch.device:
@@ -52,6 +55,8 @@ class TrainState:
     step: int = 0
     images_seen: int = 0
     seconds: float = 0.0
+    lr_scale: float = 1.0  # lowered by each NaN rollback
+    rollbacks: int = 0
 
 
 class Trainer:
@@ -94,6 +99,9 @@ class Trainer:
         self.run_dir = run_dir or new_run_dir(cfg)
         self.stats = StatsAccumulator()
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
+        real = self.data.x[torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))[:HEALTH_SAMPLES]]
+        self.health = HealthMonitor(cfg.health, float(mean_pairwise_distance(real)))
+        self.health_checks = 0
 
     # ---------------------------------------------------------------- setup helpers
     def _amp_dtype(self) -> torch.dtype | None:
@@ -134,7 +142,12 @@ class Trainer:
         return ck.save_checkpoint(self.run_dir, self.state.step, self.weights(), state, self.cfg.keep_checkpoints)
 
     def resume(self) -> None:
-        path = ck.latest_checkpoint(self.run_dir)
+        self.load(ck.latest_checkpoint(self.run_dir))
+        self.logger.truncate_after(self.state.step)
+        info(f"resumed {self.run_dir} at step {self.state.step}")
+
+    def load(self, path: Path) -> None:
+        """Restore every bit of training state from a checkpoint."""
         nets = ck.split_weights(ck.load_weights(path))
         for name, net in self.recipe.nets.items():
             net.load_state_dict(nets[name])
@@ -150,8 +163,6 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         self.noise_gen.set_state(state["noise_gen"])
         torch.set_rng_state(state["torch_rng"])
-        self.logger.truncate_after(self.state.step)
-        info(f"resumed {self.run_dir} at step {self.state.step}")
 
     def _diverged_message(self, what: str) -> str:
         try:
@@ -161,6 +172,21 @@ class Trainer:
         return (f"training diverged: {what} became NaN/Inf near step {self.state.step}; kept {kept} in "
                 f"{self.run_dir}; try lower learning rates (--set optim.lr_g=... optim.lr_d=...)")
 
+    def rollback(self, error: TrainingDiverged) -> None:
+        """NaN/Inf: reload the last good checkpoint with lower learning rates, or give up."""
+        h = self.cfg.health
+        if self.state.rollbacks >= h.nan_retries:
+            raise TrainingDiverged(f"{error} (after {self.state.rollbacks} rollback(s) with lower learning rates)")
+        rollbacks, scale, at = self.state.rollbacks + 1, self.state.lr_scale * h.nan_lr_factor, self.state.step
+        self.load(ck.latest_checkpoint(self.run_dir))  # every rank reads it: the run dir must be shared
+        self.state.rollbacks, self.state.lr_scale = rollbacks, scale
+        self.stats.flush()
+        self.health.rollbacks = rollbacks
+        self.clock.last, self.clock.step = time.perf_counter(), self.state.step
+        warn(f"NaN/Inf near step {at}: rolled back to step {self.state.step}, learning rates x{scale:g} "
+             f"(retry {rollbacks}/{h.nan_retries})")
+        self.logger.log(self.state.step, {"Health/rollback": float(rollbacks), "Health/lr_scale": scale})
+
     # ---------------------------------------------------------------- one step
     def _real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         idx = self.sampler.next().to(self.device)
@@ -168,11 +194,10 @@ class Trainer:
 
     def train_step(self) -> None:
         step = self.state.step
-        if self.cfg.optim.lr_decay != "none":
-            f = lr_factor(self.cfg, step)
-            for k, o in self.optimizers.items():
-                for g, base in zip(o.param_groups, self.base_lrs[k]):
-                    g["lr"] = base * f
+        f = lr_factor(self.cfg, step) * self.state.lr_scale
+        for k, o in self.optimizers.items():
+            for g, base in zip(o.param_groups, self.base_lrs[k]):
+                g["lr"] = base * f
         ctx = StepContext(step, self.batch, self._real, self.noise_gen)
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
                     else contextlib.nullcontext())
@@ -230,62 +255,81 @@ class Trainer:
 
     # ---------------------------------------------------------------- the loop
     def fit(self) -> Path:
-        cfg, main = self.cfg, self.dist.is_main
-        if main:
+        cfg = self.cfg
+        if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_run_files(self.run_dir, cfg, self.data.spec(),
                             {"ganforge": __version__, "world_size": self.dist.world_size,
                              "device": str(self.device), "dataset_size": len(self.data)})
         for net in self.recipe.nets.values():
             net.train()
-        start_step = self.state.step
-        t_run, t_log, step_log = time.perf_counter() - self.state.seconds, time.perf_counter(), self.state.step
-        progress = TrainProgress(cfg.steps, start_step, enabled=self.show_progress)
+        if self.state.step == 0:
+            self.save()  # a rollback target from the very start
+        self.clock = Clock(time.perf_counter() - self.state.seconds, time.perf_counter(), self.state.step)
+        progress = TrainProgress(cfg.steps, self.state.step, enabled=self.show_progress)
         try:
             with progress:
                 while self.state.step < cfg.steps:
-                    self.train_step()
-                    step = self.state.step
-                    progress.advance()
-                    if step % cfg.log_every == 0 or step == cfg.steps:
-                        now = time.perf_counter()
-                        values = self.stats.flush()
-                        bad = [k for k, v in values.items() if v != v or abs(v) == float("inf")]
-                        if bad:
-                            raise TrainingDiverged(self._diverged_message(bad[0]))
-                        values["Timing/img_per_s"] = (step - step_log) * cfg.batch_size / max(now - t_log, 1e-9)
-                        values["Progress/kimg"] = self.state.images_seen / 1000
-                        self.state.seconds = now - t_run
-                        values["Timing/seconds"] = self.state.seconds
-                        self.logger.log(step, values)
-                        progress.show(values)
-                        t_log, step_log = now, step
-                    if step % cfg.sample_every == 0 and step != cfg.steps:
-                        self.write_samples()
-                    if step % cfg.checkpoint_every == 0 and step != cfg.steps:
-                        self._check_pending()
-                        self.save()
+                    try:
+                        self.train_step()
+                        progress.advance()
+                        self.after_step(progress)
+                    except TrainingDiverged as e:
+                        self.rollback(e)
+                        progress.progress.update(progress.task, completed=self.state.step)
         except KeyboardInterrupt:
             warn(f"interrupted at step {self.state.step}; saving a checkpoint to resume from")
             self._check_pending()
             self.save()
             raise
-        self.state.seconds = time.perf_counter() - t_run
+        self.state.seconds = time.perf_counter() - self.clock.start
         self.save()
         self.write_samples(final=True)
-        if main:
+        if self.dist.is_main:
             records = read_log(self.run_dir)
             save_loss_plot(records, self.run_dir / "losses.png")
-            write_report(self.run_dir, cfg, self.state, records, self.data, self.dist.world_size)
+            summary = self.health.summary(self.health_checks)
+            info(summary)
+            write_report(self.run_dir, cfg, self.state, records, self.data, self.dist.world_size, summary)
         self.logger.close()
         shutdown(self.dist)
         return self.run_dir
+
+    def after_step(self, progress: TrainProgress) -> None:
+        """Every k steps: log (and check health), draw samples, checkpoint."""
+        cfg, step = self.cfg, self.state.step
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            now = time.perf_counter()
+            values = self.stats.flush()
+            bad = [k for k, v in values.items() if not math.isfinite(v)]
+            if bad:
+                raise TrainingDiverged(self._diverged_message(bad[0]))
+            values["Timing/img_per_s"] = (step - self.clock.step) * cfg.batch_size / max(now - self.clock.last, 1e-9)
+            values["Progress/kimg"] = self.state.images_seen / 1000
+            self.state.seconds = values["Timing/seconds"] = now - self.clock.start
+            values.update(self.health.check(values, self.sample_grid(HEALTH_SAMPLES)))
+            self.health_checks += 1
+            self.logger.log(step, values)
+            progress.show(values, self.health.messages(values))
+            self.clock.last, self.clock.step = now, step
+        if step % cfg.sample_every == 0 and step != cfg.steps:
+            self.write_samples()
+        if step % cfg.checkpoint_every == 0 and step != cfg.steps:
+            self._check_pending()
+            self.save()
 
     def _check_pending(self) -> None:
         """Before a checkpoint: make sure no statistic since the last log went NaN/Inf."""
         for k, v in self.stats.sums.items():
             if not torch.isfinite(v).all():
                 raise TrainingDiverged(self._diverged_message(k))
+
+
+@dataclass
+class Clock:
+    start: float  # perf_counter at the (virtual) start of the run, resumed time included
+    last: float  # perf_counter at the last log
+    step: int  # step at the last log
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True) -> Path:
