@@ -4,5 +4,6 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .api import Generator, list_datasets, list_recipes, load, train  # noqa: E402
+from .evaluation import evaluate  # noqa: E402
 
-__all__ = ["Generator", "__version__", "list_datasets", "list_recipes", "load", "train"]
+__all__ = ["Generator", "__version__", "evaluate", "list_datasets", "list_recipes", "load", "train"]

@@ -87,6 +87,13 @@ class Generator:
             out.append(self.spec.from_model(x.float()).cpu())
         return torch.cat(out)
 
+    def draw(self, n: int, seed: int, label: torch.Tensor | int | None = None,
+             truncation: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``n`` samples and the labels they were drawn for (None when unconditional)."""
+        gen = torch.Generator(self.device).manual_seed(seed)
+        labels = self.labels_for(n, label, gen)
+        return self.sample(n, seed=seed, labels=labels, truncation=truncation), labels
+
     def labels_for(self, n: int, labels: torch.Tensor | int | None, gen: torch.Generator) -> torch.Tensor | None:
         """The labels a draw of ``n`` will use: as given, or uniform over classes; None if unconditional."""
         if not self.recipe.conditional:
@@ -104,11 +111,13 @@ class Generator:
         return labels
 
 
-def load(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu") -> Generator:
-    """Load the latest checkpoint of a run; the EMA generator when the run kept one."""
+def load(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu",
+         checkpoint: str = "latest") -> Generator:
+    """Load a run's generator: the EMA weights when the run kept them; ``checkpoint="best"``
+    for the weights that scored best during training (``--eval-every``)."""
     run_dir, cfg, spec = read_run(run_dir)
     recipe = build_recipe(cfg, spec)
-    nets = ck.split_weights(ck.load_weights(ck.latest_checkpoint(run_dir)))
+    nets = ck.split_weights(ck.load_weights(ck.latest_checkpoint(run_dir, checkpoint)))
     name = recipe.generator_name
     G = recipe.nets[name]
     G.load_state_dict(nets[f"{name}_ema"] if ema and f"{name}_ema" in nets else nets[name])

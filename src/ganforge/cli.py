@@ -81,14 +81,53 @@ def sample(
     out.print(f"wrote {written}")
 
 
+@app.command("eval")
+def eval_(
+    run_dir: Path | None = typer.Argument(None, help="A run directory (samples its EMA generator)."),
+    images: Path | None = typer.Option(None, help="Samples to judge instead: a .npy (as `sample` writes) or a folder."),
+    data: str | None = typer.Option(None, help="Real dataset to compare with (default: the run's, or digits)."),
+    metrics: str | None = typer.Option(None, help="Comma-separated: fd,kid,prdc,classes,modes,fid,is."),
+    n: int | None = typer.Option(None, help="Generated samples (default 10,000 images / 2,500 points)."),
+    features: str | None = typer.Option(None, help="Feature extractor for fd/kid/prdc: digits, inception, ..."),
+    seed: int = typer.Option(0, help="Random seed."),
+    inception_weights: Path | None = typer.Option(None, help="Local pt_inception-2015-12-05 weights for fid/is."),
+    checkpoint: str = typer.Option("latest", help="latest or best."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on the last line."),
+) -> None:
+    """Evaluate a run or a set of samples; prints a table or JSON with the protocol."""
+    import json
+
+    from .evaluation import evaluate
+
+    if n is not None and n < 2:
+        raise GanforgeError(f"--n {n} is not allowed; expected an integer >= 2")
+    if checkpoint not in ("latest", "best"):
+        raise GanforgeError(f"--checkpoint {checkpoint!r} is not allowed; expected latest or best")
+    result = evaluate(run_dir, images, data, metrics, n, features, seed,
+                      str(inception_weights) if inception_weights else None, checkpoint=checkpoint)
+    if as_json:
+        print(json.dumps(result, default=float))
+        return
+    from rich.table import Table
+
+    table = Table("metric", "value", title="ganforge eval")
+    for k, v in result.items():
+        if k != "protocol":
+            table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    out.print(table)
+    out.print("protocol: " + ", ".join(f"{k}={v}" for k, v in result["protocol"].items()), markup=False)
+
+
 @app.command("list")
-def list_(what: str = typer.Argument("recipes", help="recipes, datasets or losses")) -> None:
-    """List registered recipes, datasets or losses."""
+def list_(what: str = typer.Argument("recipes", help="recipes, datasets, losses, metrics or features")) -> None:
+    """List registered recipes, datasets, losses, metrics or feature extractors."""
     from .data import DATASETS
     from .losses import LOSSES
+    from .metrics import FEATURES, METRICS
     from .recipes import RECIPES
 
-    registries = {"recipes": RECIPES, "datasets": DATASETS, "losses": LOSSES}
+    registries = {"recipes": RECIPES, "datasets": DATASETS, "losses": LOSSES, "metrics": METRICS,
+                  "features": FEATURES}
     if what not in registries:
         raise GanforgeError(f"cannot list {what!r}; choose from: {', '.join(registries)}")
     reg = registries[what]

@@ -73,6 +73,14 @@ class RegConfig:
 
 
 @dataclass
+class EvalConfig:
+    every: int = 0  # steps between evaluations during training; 0: never
+    metrics: str = ""  # comma-separated; empty: the data's defaults (fd,kid,prdc[,classes] or modes,fd)
+    n: int = 2000  # generated samples per evaluation
+    best: str = "fd"  # result key that picks checkpoints/best (fd, kid_mean, hq_frac, class_confident, ...)
+
+
+@dataclass
 class TrainConfig:
     recipe: str | None = None  # None: dcgan for images, vanilla for 2D points
     data: str = "digits"
@@ -90,7 +98,9 @@ class TrainConfig:
     net: NetConfig = field(default_factory=NetConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
+    reg: RegConfig = field(default_factory=RegConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -101,6 +111,10 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
+# evaluation result keys that can choose the "best" checkpoint
+RESULT_KEYS = {"fd", "kid_mean", "precision", "recall", "density", "coverage", "class_confident", "class_kl",
+               "classes_present", "label_agreement", "modes", "hq_frac", "reverse_kl", "fid", "is_mean"}
 
 # key -> (predicate, what is allowed); checked after every merge
 CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
@@ -138,6 +152,9 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "health.diversity_min": (lambda v: v >= 0, "a number >= 0"),
     "health.nan_retries": (lambda v: v >= 0, "an integer >= 0"),
     "health.nan_lr_factor": (lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "eval.every": (lambda v: v >= 0, "an integer >= 0 (0: no evaluation during training)"),
+    "eval.n": (lambda v: v >= 2, "an integer >= 2"),
+    "eval.best": (lambda v: v in RESULT_KEYS, "one of " + ", ".join(sorted(RESULT_KEYS))),
     "log_every": (lambda v: v >= 1, "an integer >= 1"),
     "sample_every": (lambda v: v >= 1, "an integer >= 1"),
     "checkpoint_every": (lambda v: v >= 1, "an integer >= 1"),
@@ -253,9 +270,18 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def preset(recipe: str, data: str) -> dict[str, Any]:
-    """The packaged preset for this recipe and dataset (``configs/<recipe>/<data>.yaml``), if any."""
+    """The packaged preset for this recipe and dataset (``configs/<recipe>/<data>.yaml``), if any.
+
+    2D point sets without a file of their own share ``configs/<recipe>/points.yaml``, so one
+    default serves ring8, grid25 and every ``ring:``/``grid:`` mixture alike.
+    """
+    from .recipes import POINT_DATASETS  # late: recipes import config
+
     name = data.split(":")[0]
-    node = resources.files("ganforge") / "configs" / recipe / f"{name}.yaml"
+    folder = resources.files("ganforge") / "configs" / recipe
+    node = folder / f"{name}.yaml"
+    if not node.is_file() and name in POINT_DATASETS:
+        node = folder / "points.yaml"
     if not node.is_file():
         return {}
     return yaml.safe_load(node.read_text()) or {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .api import Generator
 from .errors import GanforgeError
@@ -23,9 +22,7 @@ def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | No
     suffix = target.suffix.lower()
     if suffix not in (".png", ".npy", ""):
         raise GanforgeError(f"--out {str(target)!r}: expected FILE.png, FILE.npy or a directory")
-    gen = torch.Generator(g.device).manual_seed(seed)
-    labels = g.labels_for(n, label, gen)
-    x = g.sample(n, seed=seed, labels=labels, truncation=truncation)
+    x, labels = g.draw(n, seed, label, truncation)
     if suffix == ".npy":
         with atomic_path(target) as tmp:
             np.save(tmp, x.numpy().astype(np.float32), allow_pickle=False)

@@ -170,8 +170,17 @@ def _kid(ctx: EvalContext) -> dict[str, float]:
 
 @METRICS.register("prdc")
 def _prdc(ctx: EvalContext) -> dict[str, float]:
-    """Precision, recall, density, coverage (k = 5) in the chosen feature space."""
-    return prdc(ctx.reference().feats, ctx.fake_features(), PRDC_K)
+    """Precision, recall, density, coverage (k = 5) in the chosen feature space.
+
+    Naeem et al. compare equally many real and generated samples: with more real than
+    generated, a fixed random subset of the real features of the generated count is used
+    (coverage counts real samples reached, so an unequal count would bias it down).
+    """
+    real, fake = ctx.reference().feats, ctx.fake_features()
+    if len(real) > len(fake):
+        keep = torch.randperm(len(real), generator=torch.Generator().manual_seed(REFERENCE_SUBSET_SEED))[: len(fake)]
+        real = real[keep]
+    return prdc(real, fake, PRDC_K)
 
 
 @METRICS.register("classes")

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 
 from ..nn import dcgan_init, log2_resolution
+from ..nn.anticollapse import MinibatchStd
 
 
 def _channels(resolution: int, width: int, max_channels: int) -> list[int]:
@@ -37,13 +38,18 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, resolution: int, channels: int, width: int = 64, max_channels: int = 512) -> None:
+    """``mbstd``: group size of a minibatch-stddev channel appended before the last conv (0: none)."""
+
+    def __init__(self, resolution: int, channels: int, width: int = 64, max_channels: int = 512,
+                 mbstd: int = 0) -> None:
         super().__init__()
         ch = _channels(resolution, width, max_channels)[::-1]  # resolution/2 ... 4x4
         layers: list[nn.Module] = [nn.Conv2d(channels, ch[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for a, b in zip(ch[:-1], ch[1:]):
             layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
-        layers.append(nn.Conv2d(ch[-1], 1, 4, 1, 0))
+        if mbstd:
+            layers.append(MinibatchStd(mbstd))
+        layers.append(nn.Conv2d(ch[-1] + (1 if mbstd else 0), 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
 

@@ -10,6 +10,8 @@ import math
 import torch
 import torch.nn as nn
 
+from ..nn.anticollapse import MinibatchStd
+
 
 def _mlp(sizes: list[int], act: nn.Module) -> list[nn.Module]:
     layers: list[nn.Module] = []
@@ -33,9 +35,14 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, in_shape: tuple[int, ...], width: int, depth: int) -> None:
+    """``mbstd``: group size of a minibatch-stddev feature appended before the last layer (0: none)."""
+
+    def __init__(self, in_shape: tuple[int, ...], width: int, depth: int, mbstd: int = 0) -> None:
         super().__init__()
-        self.net = nn.Sequential(*_mlp([math.prod(in_shape)] + [width] * depth + [1], nn.LeakyReLU(0.2)))
+        layers = _mlp([math.prod(in_shape)] + [width] * depth + [1], nn.LeakyReLU(0.2))
+        if mbstd:
+            layers[-1:] = [MinibatchStd(mbstd), nn.Linear(width + 1, 1)]
+        self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, *in_shape] -> [N] logits
         return self.net(x.flatten(1)).squeeze(1)

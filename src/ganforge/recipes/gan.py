@@ -1,69 +1,215 @@
 """The two-player adversarial game shared by every unconditional G/D recipe.
 
-Phase ``D``: draw real x and z, make G(z) once, minimise the discriminator loss on
-(x, G(z).detach()). Phase ``G``: minimise the generator loss on D(G(z)), reusing the fake
-batch the D phase made, since G has not changed in between - one generator forward per step.
+Phase ``D`` (``reg.n_critic`` times): draw real x and z, make G(z) once, minimise the
+discriminator loss on (x, G(z).detach()), plus the WGAN-GP / R1 / R2 penalties when they run
+every step. Phase ``Dreg`` (every ``reg.lazy_every`` steps, only when that is > 1): R1 / R2 alone
+with gamma scaled by the interval (StyleGAN2's lazy regularization). Phase ``G``: minimise the
+generator loss on D(G(z)), reusing the fake batch the D phase made, since G has not changed in
+between - one generator forward per step.
+
+Options of ``cfg.reg`` that change D itself (spectral norm, minibatch stddev, PacGAN packing) are
+applied here and in :meth:`build_nets`, so every recipe built on this class gets them.
+
+The latent is ``[one_hot(c) | z]``: ``net.z_discrete`` categories drawn uniformly (none by
+default) beside ``net.z_dim`` normal dimensions. A discrete code lets G cover separated modes
+without a continuous path between them - a continuous map of a connected latent must put
+some mass on the way from one mode to the next (cf. DeLiGAN; InfoGAN's categorical code).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+from torch.func import functional_call
 
 from ..augment import diff_augment, parse_policy
 from ..errors import ConfigError
-from ..losses import get_loss
+from ..losses import get_loss, gradient_penalty, r1_penalty, r2_penalty
+from ..nn.anticollapse import pack, packed_shape, spectral_norm_layers
 from .base import Phase, Recipe, Stats, StepContext, Tensor, truncated_normal
+
+Critic = Callable[[Tensor], Tensor]  # a batch -> D's logits
 
 
 class GANRecipe(Recipe):
-    """Subclasses set ``self.nets = {"G": ..., "D": ...}`` in ``__post_init__``."""
+    """Subclasses implement :meth:`build_nets`, returning ``{"G": ..., "D": ...}``."""
 
     def __post_init__(self) -> None:
-        self.loss = get_loss(self.cfg.loss)
-        self.augment = parse_policy(self.cfg.augment)
+        cfg, reg = self.cfg, self.cfg.reg
+        self.loss = get_loss(cfg.loss)
+        self.augment = parse_policy(cfg.augment)
         if self.augment and self.data.kind != "image":
-            raise ConfigError(f"augment={self.cfg.augment!r} needs image data; {self.data.name!r} is 2D points")
+            raise ConfigError(f"augment={cfg.augment!r} needs image data; {self.data.name!r} is 2D points")
+        if cfg.batch_size % reg.pack:
+            raise ConfigError(f"batch_size={cfg.batch_size} must be divisible by reg.pack={reg.pack}")
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.nets = self.build_nets()
+        if reg.spectral_norm:
+            spectral_norm_layers(self.nets["D"])
 
-    def discriminate(self, x: Tensor, ctx: StepContext) -> Tensor:
-        """D's logits for a batch, through the differentiable augmentation when configured."""
-        return self.nets["D"](diff_augment(x, self.augment, ctx.gen) if self.augment else x)
+    def build_nets(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    @property
+    def latent_dim(self) -> int:
+        """Width of G's input: the one-hot code and the normal part."""
+        return self.cfg.net.z_discrete + self.cfg.net.z_dim
+
+    @property
+    def d_shape(self) -> tuple[int, ...]:
+        """The shape of one input of D: a sample, or ``reg.pack`` of them concatenated."""
+        return packed_shape(self.data.shape, self.cfg.reg.pack)
+
+    def discriminate(self, x: Tensor, ctx: StepContext, D: Critic | None = None) -> Tensor:
+        """D's logits for a batch ``[N, ...]``: augmented when configured, then packed -> ``[N / pack]``."""
+        x = diff_augment(x, self.augment, ctx.gen) if self.augment else x
+        return (self.nets["D"] if D is None else D)(pack(x, self.cfg.reg.pack))
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         o = self.cfg.optim
-        return {
-            "G": torch.optim.Adam(self.nets["G"].parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2)),
-            "D": torch.optim.Adam(self.nets["D"].parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2)),
+        self.optimizers = {  # kept: the unrolled G step reads D's Adam state
+            "G": torch.optim.Adam(self.nets["G"].parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2), foreach=True),
+            "D": torch.optim.Adam(self.nets["D"].parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2), foreach=True),
         }
+        return self.optimizers
 
     def phases(self) -> list[Phase]:
-        return [
-            Phase("D", self.d_step, updates="D", grads=("D", "G")),  # G keeps its graph for the G phase
-            Phase("G", self.g_step, updates="G"),
-        ]
+        reg = self.cfg.reg
+        phases = [Phase("D", self.d_step, updates="D", grads=("D", "G"), repeats=reg.n_critic)]  # G keeps its graph
+        if reg.lazy_every > 1 and (reg.r1 or reg.r2):
+            phases.append(Phase("Dreg", self.d_reg_step, updates="D", every=reg.lazy_every))
+        phases.append(Phase("G", self.g_step, updates="G"))
+        return phases
+
+    # ------------------------------------------------------------------ latents
+    def _latent(self, n: int, gen: torch.Generator | None, device: torch.device,
+                truncation: float | None = None) -> Tensor:
+        z = truncated_normal((n, self.cfg.net.z_dim), truncation, gen, device)  # [n, z_dim]
+        k = self.cfg.net.z_discrete
+        if not k:
+            return z
+        code = torch.randint(k, (n,), generator=gen, device=device)
+        return torch.cat([F.one_hot(code, k).to(z.dtype), z], 1)  # [n, k + z_dim]
 
     def train_latent(self, ctx: StepContext, n: int) -> Tensor:
-        return ctx.noise((n, self.cfg.net.z_dim))
+        return self._latent(n, ctx.gen, ctx.gen.device)
 
+    def latent(self, n: int, gen: torch.Generator | None, device: torch.device,
+               truncation: float | None = None) -> Tensor:
+        return self._latent(n, gen, device, truncation)
+
+    def generate(self, G: nn.Module, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return G(z)
+
+    # ------------------------------------------------------------------ phases
     def d_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
+        reg = self.cfg.reg
         real, _ = ctx.real()  # [N, *shape]
         fake = self.nets["G"](self.train_latent(ctx, len(real)))
-        ctx.cache["fake"] = fake
+        ctx.cache["fake"], ctx.cache["real"] = fake, real
         real_logits, fake_logits = self.discriminate(real, ctx), self.discriminate(fake.detach(), ctx)
         loss = self.loss.d(real_logits, fake_logits)
         acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
-        return loss, {"Loss/D": loss.detach(), "D/real": real_logits.detach().mean(),
-                      "D/fake": fake_logits.detach().mean(), "D/accuracy": acc.detach()}
+        stats = {"Loss/D": loss.detach(), "D/real": real_logits.detach().mean(),
+                 "D/fake": fake_logits.detach().mean(), "D/accuracy": acc.detach()}
+        adv = loss.detach()
+
+        def D(x: Tensor) -> Tensor:
+            return self.discriminate(x, ctx)
+
+        if reg.gp:
+            eps = torch.rand(len(real), generator=ctx.gen, device=ctx.gen.device)
+            gp = gradient_penalty(D, real, fake, eps)
+            loss = loss + reg.gp * gp
+            stats["Loss/D/gp"] = gp.detach()
+        if reg.lazy_every == 1:
+            loss = loss + self._r1_r2(D, real, fake, 1, stats)
+        if len(stats) > 4:  # penalties were added: Loss/D is the total, Loss/D/adv the game alone
+            stats["Loss/D"], stats["Loss/D/adv"] = loss.detach(), adv
+        return loss, stats
+
+    def _r1_r2(self, D: Critic, real: Tensor, fake: Tensor, scale: int, stats: Stats) -> Tensor:
+        reg, loss = self.cfg.reg, torch.zeros((), device=real.device)
+        if reg.r1:
+            r1 = r1_penalty(D, real)
+            loss = loss + reg.r1 / 2 * scale * r1
+            stats["Loss/D/r1"] = r1.detach()
+        if reg.r2:
+            r2 = r2_penalty(D, fake)
+            loss = loss + reg.r2 / 2 * scale * r2
+            stats["Loss/D/r2"] = r2.detach()
+        return loss
+
+    def d_reg_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
+        """Lazy R1/R2 (Karras et al. 2020): every k steps, with gamma * k so the average pull is the same."""
+        real = ctx.cache.get("real")
+        if real is None:
+            real, _ = ctx.real()
+        fake = ctx.cache.get("fake")
+        if fake is None and self.cfg.reg.r2:
+            with torch.no_grad():
+                fake = self.nets["G"](self.train_latent(ctx, len(real)))
+        stats: Stats = {}
+        loss = self._r1_r2(lambda x: self.discriminate(x, ctx), real, fake, self.cfg.reg.lazy_every, stats)
+        return loss, stats
 
     def g_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         fake = ctx.cache.pop("fake", None)
         if fake is None:  # no D phase ran this step (or it discarded its batch)
             fake = self.nets["G"](self.train_latent(ctx, ctx.batch_size))
-        loss = self.loss.g(self.discriminate(fake, ctx))
+        D: Critic | None = None
+        if self.cfg.reg.unroll:
+            D = _functional(self.nets["D"], *self.unrolled_d(ctx, fake.detach()))
+        fake_logits = self.discriminate(fake, ctx, D)
+        if self.loss.g_uses_real:  # relativistic: G's loss also moves with D's view of real data
+            real = ctx.cache.pop("real", None)
+            if real is None:
+                real, _ = ctx.real()
+            with torch.no_grad():
+                real_logits = self.discriminate(real, ctx, D)
+            loss = self.loss.g(fake_logits, real_logits)
+        else:
+            loss = self.loss.g(fake_logits)
         return loss, {"Loss/G": loss.detach()}
 
-    def latent(self, n: int, gen: torch.Generator | None, device: torch.device,
-               truncation: float | None = None) -> Tensor:
-        return truncated_normal((n, self.cfg.net.z_dim), truncation, gen, device)
+    def unrolled_d(self, ctx: StepContext, fake: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """D's parameters after ``reg.unroll`` Adam steps from its current weights and Adam state,
+        on fresh real batches against this (detached) fake batch (Metz et al. 2017).
 
-    def generate(self, G: nn.Module, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return G(z)
+        A first-order surrogate: G's gradient is taken at the unrolled D with the unrolled
+        parameters treated as constants, without differentiating through the D updates (the
+        second-order terms of the paper). The live D, its optimizer and buffers are untouched.
+        """
+        D, opt = self.nets["D"], self.optimizers.get("D")
+        group = opt.param_groups[0] if opt else {"lr": self.cfg.optim.lr_d, "betas": (0.5, 0.999), "eps": 1e-8}
+        lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+        names, live = zip(*D.named_parameters())
+        params = [p.detach().clone() for p in live]
+        state = [opt.state.get(p, {}) if opt else {} for p in live]
+        m = [s["exp_avg"].clone() if "exp_avg" in s else torch.zeros_like(p) for s, p in zip(state, params)]
+        v = [s["exp_avg_sq"].clone() if "exp_avg_sq" in s else torch.zeros_like(p) for s, p in zip(state, params)]
+        t = int(state[0]["step"]) if "step" in state[0] else 0
+        buffers = {n: b.clone() for n, b in D.named_buffers()}  # BN / SN statistics move on the copy only
+        for _ in range(self.cfg.reg.unroll):
+            real, _ = ctx.real()
+            params = [p.requires_grad_(True) for p in params]
+            Dk = _functional(D, dict(zip(names, params)), buffers)
+            with torch.enable_grad():
+                loss = self.loss.d(self.discriminate(real, ctx, Dk), self.discriminate(fake, ctx, Dk))
+                grads = torch.autograd.grad(loss, params)
+            t += 1
+            with torch.no_grad():  # Adam (Kingma & Ba 2015), bias-corrected
+                for mi, vi, g in zip(m, v, grads):
+                    mi.mul_(b1).add_(g, alpha=1 - b1)
+                    vi.mul_(b2).addcmul_(g, g, value=1 - b2)
+                step = lr / (1 - b1**t)
+                params = [p - step * mi / ((vi / (1 - b2**t)).sqrt() + eps) for p, mi, vi in zip(params, m, v)]
+        return dict(zip(names, params)), buffers
+
+
+def _functional(module: nn.Module, params: dict[str, Tensor], buffers: dict[str, Tensor]) -> Critic:
+    """``module`` evaluated with other parameters and buffers (torch.func.functional_call)."""
+    tensors = {**params, **buffers}
+    return lambda x: functional_call(module, tensors, (x,))

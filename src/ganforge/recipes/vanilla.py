@@ -2,6 +2,8 @@
 flattened images; ``loss=minimax`` is the original objective, ``nonsaturating`` the default."""
 from __future__ import annotations
 
+import torch.nn as nn
+
 from ..models.mlp import MLPDiscriminator, MLPGenerator
 from .base import RECIPES
 from .gan import GANRecipe
@@ -11,10 +13,9 @@ from .gan import GANRecipe
 class VanillaGAN(GANRecipe):
     """Goodfellow et al. 2014: MLP G and D, minimax or non-saturating loss."""
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def build_nets(self) -> dict[str, nn.Module]:
         n, shape = self.cfg.net, self.data.shape
-        self.nets = {
-            "G": MLPGenerator(n.z_dim, shape, n.width, n.depth, tanh=self.data.kind == "image"),
-            "D": MLPDiscriminator(shape, n.width, n.depth),
+        return {
+            "G": MLPGenerator(self.latent_dim, shape, n.width, n.depth, tanh=self.data.kind == "image"),
+            "D": MLPDiscriminator(self.d_shape, n.width, n.depth, self.cfg.reg.mbstd),
         }

@@ -49,9 +49,13 @@ def checkpoint_dir(run_dir: Path, step: int) -> Path:
 
 
 def save_checkpoint(run_dir: Path, step: int, weights: dict[str, torch.Tensor], state: dict[str, Any],
-                    keep: int) -> Path:
-    """Write one checkpoint atomically, point latest.json to it, prune beyond ``keep``."""
-    final = checkpoint_dir(run_dir, step)
+                    keep: int, name: str = "latest") -> Path:
+    """Write one checkpoint atomically and point ``<name>.json`` to it.
+
+    ``latest`` checkpoints live in ``step-NNNNNNN`` directories, pruned beyond ``keep``;
+    another ``name`` (``best``) is one directory of that name, replaced each time.
+    """
+    final = checkpoint_dir(run_dir, step) if name == "latest" else run_dir / "checkpoints" / name
     tmp = final.with_name(f".tmp-{final.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -63,20 +67,21 @@ def save_checkpoint(run_dir: Path, step: int, weights: dict[str, torch.Tensor], 
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
-    write_json(run_dir / "checkpoints" / "latest.json", {"step": step, "path": final.name})
-    _prune(run_dir, keep)
+    write_json(run_dir / "checkpoints" / f"{name}.json", {"step": step, "path": final.name})
+    if name == "latest":
+        _prune(run_dir, keep)
     return final
 
 
 def _prune(run_dir: Path, keep: int) -> None:
-    protected = {"best"}
-    ckpts = sorted(p for p in (run_dir / "checkpoints").glob("step-*") if p.name not in protected)
+    ckpts = sorted((run_dir / "checkpoints").glob("step-*"))
     for old in ckpts[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def latest_checkpoint(run_dir: Path) -> Path:
-    pointer = run_dir / "checkpoints" / "latest.json"
+def latest_checkpoint(run_dir: Path, name: str = "latest") -> Path:
+    """The checkpoint ``latest.json`` (or ``best.json``) points to."""
+    pointer = run_dir / "checkpoints" / f"{name}.json"
     if not pointer.is_file():
         raise GanforgeError(f"{str(run_dir)!r} has no checkpoint (expected {pointer}); is it a ganforge run directory?")
     path = run_dir / "checkpoints" / json.loads(pointer.read_text())["path"]

@@ -70,6 +70,8 @@ class Trainer:
         self.batch = cfg.batch_size // self.dist.world_size  # per process
         self.show_progress = progress and self.dist.is_main
 
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)  # process-wide; tiny nets lose more to thread sync than they gain
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.data: Dataset = load_dataset(cfg.data, DataRequest(cfg.resolution, cfg.channels, cfg.data_root, "train",
                                                                 cfg.seed))
@@ -102,6 +104,7 @@ class Trainer:
         real = self.data.x[torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))[:HEALTH_SAMPLES]]
         self.health = HealthMonitor(cfg.health, float(mean_pairwise_distance(real)))
         self.health_checks = 0
+        self.best_value: float | None = None
 
     # ---------------------------------------------------------------- setup helpers
     def _amp_dtype(self) -> torch.dtype | None:
@@ -144,6 +147,8 @@ class Trainer:
     def resume(self) -> None:
         self.load(ck.latest_checkpoint(self.run_dir))
         self.logger.truncate_after(self.state.step)
+        if (self.run_dir / "checkpoints" / "best.json").is_file():
+            self.best_value = float(ck.load_state(ck.latest_checkpoint(self.run_dir, "best"))["value"])
         info(f"resumed {self.run_dir} at step {self.state.step}")
 
     def load(self, path: Path) -> None:
@@ -312,11 +317,36 @@ class Trainer:
             self.logger.log(step, values)
             progress.show(values, self.health.messages(values))
             self.clock.last, self.clock.step = now, step
+        if cfg.eval.every and (step % cfg.eval.every == 0 or step == cfg.steps):
+            self.evaluate()
         if step % cfg.sample_every == 0 and step != cfg.steps:
             self.write_samples()
         if step % cfg.checkpoint_every == 0 and step != cfg.steps:
             self._check_pending()
             self.save()
+
+    def evaluate(self) -> None:
+        """Metrics of the (EMA) generator against the training data; keeps checkpoints/best."""
+        if not self.dist.is_main:
+            return
+        from ..api import Generator
+        from ..evaluation import default_metrics, is_better
+        from ..metrics import evaluate_samples
+
+        e = self.cfg.eval
+        G = self.ema.model if self.ema is not None else self.recipe.nets[self.recipe.generator_name]
+        was_training = G.training
+        fake, labels = Generator(self.recipe, G, self.data.spec(), self.run_dir).draw(e.n, self.cfg.seed + 99)
+        G.train(was_training)
+        names = [m for m in e.metrics.split(",") if m.strip()] or default_metrics(self.data)
+        result = evaluate_samples(fake, self.data, names, seed=self.cfg.seed, requested_labels=labels)
+        values = {f"Metrics/{k}": float(v) for k, v in result.items() if isinstance(v, (int, float))}
+        self.logger.log(self.state.step, values)
+        value = result.get(e.best)
+        if value is not None and is_better(e.best, float(value), self.best_value):
+            self.best_value = float(value)
+            ck.save_checkpoint(self.run_dir, self.state.step, self.weights(), {"metric": e.best, "value": value,
+                               "step": self.state.step}, keep=1, name="best")
 
     def _check_pending(self) -> None:
         """Before a checkpoint: make sure no statistic since the last log went NaN/Inf."""
