@@ -217,7 +217,7 @@ def find_inception_weights(path: str | os.PathLike | None = None) -> Path:
         return cached
     raise GanforgeError(
         f"FID Inception weights not available offline: put {INCEPTION_FILE} ({INCEPTION_URL}) in "
-        f"{inception_cache_dir()}/ or pass --inception-weights PATH (Python: inception_weights=PATH; or set {INCEPTION_ENV}=PATH)"
+        f"{inception_cache_dir()}/ or pass --inception-weights PATH (or set {INCEPTION_ENV}=PATH)"
     )
 
 
