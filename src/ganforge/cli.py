@@ -4,6 +4,7 @@ Every user error is one line on stderr and exit code 2, never a traceback.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -59,7 +60,8 @@ def train(
     from .train.trainer import train as run_training
 
     run_dir = run_training(cfg, resume=resume)
-    out.print(f"run directory: {run_dir}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks
+        out.print(f"run directory: {run_dir}")
 
 
 @app.command()
@@ -79,6 +81,22 @@ def sample(
     target = out_path or Path(run_dir) / "samples" / f"sample-seed{seed}.png"
     written = write_samples(g, n, seed, target, label, truncation)
     out.print(f"wrote {written}")
+
+
+@app.command()
+def synthesize(
+    run_dir: Path = typer.Argument(..., help="A conditional run directory."),
+    per_class: int = typer.Option(..., help="Images per class."),
+    out_dir: Path = typer.Option(..., "--out", help="Output folder: one subfolder per class."),
+    seed: int = typer.Option(0, help="Random seed."),
+    truncation: float | None = typer.Option(None, help="Truncation psi (> 0)."),
+) -> None:
+    """Write a labelled synthetic dataset (readable back with --data folder:DIR)."""
+    from .api import load
+    from .sampling import synthesize as write
+
+    n = write(load(run_dir), per_class, out_dir, seed, truncation)
+    out.print(f"wrote {n} synthetic images to {out_dir}")
 
 
 @app.command("eval")

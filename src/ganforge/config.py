@@ -27,6 +27,7 @@ class NetConfig:
     width: int = 64  # base channels (conv) or hidden units (MLP)
     depth: int = 3  # hidden layers of MLP nets
     max_channels: int = 512  # cap on conv channels as resolution grows
+    upsample: str = "transpose"  # conv generators: transpose (DCGAN paper) or bilinear (resize-convolution)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class RegConfig:
     unroll: int = 0  # unrolled GAN: G's loss against D advanced k steps (Metz et al. 2017); 0: off
     spectral_norm: bool = False  # spectral normalization of D's linear and conv layers (Miyato et al. 2018)
     mbstd: int = 0  # minibatch-stddev feature before D's last layer, over groups of this size (StyleGAN); 0: off
+    info: float = 0.0  # InfoGAN: weight of recovering the categorical code (net.z_discrete) from G(z); 0: off
 
 
 @dataclass
@@ -130,6 +132,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "net.width": (lambda v: v >= 1, "an integer >= 1"),
     "net.depth": (lambda v: v >= 1, "an integer >= 1"),
     "net.max_channels": (lambda v: v >= 1, "an integer >= 1"),
+    "net.upsample": (lambda v: v in ("transpose", "bilinear"), "transpose or bilinear"),
     "optim.lr_g": (lambda v: v > 0, "a number > 0"),
     "optim.lr_d": (lambda v: v > 0, "a number > 0"),
     "optim.beta1": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
@@ -146,6 +149,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "reg.n_critic": (lambda v: v >= 1, "an integer >= 1"),
     "reg.pack": (lambda v: v >= 1, "an integer >= 1 (1: no packing)"),
     "reg.unroll": (lambda v: v >= 0, "an integer >= 0 (0: off)"),
+    "reg.info": (lambda v: v >= 0, "a number >= 0 (0: off)"),
     "reg.mbstd": (lambda v: v >= 0 and v != 1, "0 (off) or a group size >= 2"),
     "health.d_accuracy_max": (lambda v: 0.5 < v <= 1, "a number in (0.5, 1]"),
     "health.g_loss_max": (lambda v: v > 0, "a number > 0"),

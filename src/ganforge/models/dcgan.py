@@ -20,16 +20,27 @@ def _channels(resolution: int, width: int, max_channels: int) -> list[int]:
     return [min(width * 2 ** (blocks - 1 - i), max_channels) for i in range(blocks)]
 
 
+def _up(a: int, b: int, upsample: str, bias: bool) -> list[nn.Module]:
+    """Double the resolution: a 4x4 stride-2 transposed convolution (Radford et al.), or bilinear
+    resizing then a 3x3 convolution, which has no checkerboard artifacts (Odena et al. 2016)."""
+    if upsample == "transpose":
+        return [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=bias)]
+    return [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), nn.Conv2d(a, b, 3, 1, 1, bias=bias)]
+
+
 class DCGANGenerator(nn.Module):
-    def __init__(self, z_dim: int, resolution: int, channels: int, width: int = 64, max_channels: int = 512) -> None:
+    """``upsample``: ``transpose`` (the paper's) or ``bilinear`` (resize-convolution)."""
+
+    def __init__(self, z_dim: int, resolution: int, channels: int, width: int = 64, max_channels: int = 512,
+                 upsample: str = "transpose") -> None:
         super().__init__()
         self.z_dim = z_dim
         ch = _channels(resolution, width, max_channels)
         layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch[0], 4, 1, 0, bias=False), nn.BatchNorm2d(ch[0]),
                                    nn.ReLU(True)]
         for a, b in zip(ch[:-1], ch[1:]):
-            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(ch[-1], channels, 4, 2, 1), nn.Tanh()]
+            layers += [*_up(a, b, upsample, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
+        layers += [*_up(ch[-1], channels, upsample, bias=True), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
 

@@ -2,6 +2,13 @@
 
 They work on any sample shape: 2D points or flattened images. Image generators end in
 tanh (the [-1, 1] model space); point generators are linear.
+
+For points the nets work in standardized coordinates: D's input goes through ``(x - center) /
+scale`` and G's output through the inverse, with ``center``/``scale`` buffers fitted once to the
+training data (:meth:`Standardize.fit`). A ReLU net's first-layer hyperplanes start within about
+one unit of the origin, so without this a mixture spread over [-4, 4]^2 gets almost none of them
+near its outer modes and D cannot carve bumps there; standardizing makes a recipe behave the
+same on a ring of radius 1 and a grid 10 units wide. The buffers travel with the weights.
 """
 from __future__ import annotations
 
@@ -21,13 +28,39 @@ def _mlp(sizes: list[int], act: nn.Module) -> list[nn.Module]:
     return layers
 
 
+class Standardize(nn.Module):
+    """``(x - center) / scale``, or its inverse; identity until :meth:`fit`. One scale for all
+    features (the RMS of their stds), so isotropic modes stay isotropic."""
+
+    def __init__(self, features: int, inverse: bool = False) -> None:
+        super().__init__()
+        self.inverse = inverse
+        self.register_buffer("center", torch.zeros(features))
+        self.register_buffer("scale", torch.ones(()))
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor, repeat: int = 1) -> None:
+        """Statistics of samples ``x`` [N, F']; ``repeat`` tiles the center for packed inputs (F = repeat * F')."""
+        x = x.flatten(1).double()
+        self.center.copy_(x.mean(0).repeat(repeat))
+        self.scale.copy_(x.var(0).mean().sqrt().clamp_min(1e-12))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, F] -> [N, F]
+        return x * self.scale + self.center if self.inverse else (x - self.center) / self.scale
+
+
 class MLPGenerator(nn.Module):
-    def __init__(self, z_dim: int, out_shape: tuple[int, ...], width: int, depth: int, tanh: bool) -> None:
+    """``standardize``: outputs pass through a fitted :class:`Standardize` inverse (point data)."""
+
+    def __init__(self, z_dim: int, out_shape: tuple[int, ...], width: int, depth: int, tanh: bool,
+                 standardize: bool = False) -> None:
         super().__init__()
         self.z_dim, self.out_shape = z_dim, tuple(out_shape)
         layers = _mlp([z_dim] + [width] * depth + [math.prod(out_shape)], nn.ReLU())
         if tanh:
             layers.append(nn.Tanh())
+        if standardize:
+            layers.append(Standardize(math.prod(out_shape), inverse=True))
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # [N, z_dim] -> [N, *out_shape]
@@ -35,13 +68,17 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """``mbstd``: group size of a minibatch-stddev feature appended before the last layer (0: none)."""
+    """``mbstd``: group size of a minibatch-stddev feature appended before the last layer (0: none).
+    ``standardize``: inputs pass through a fitted :class:`Standardize` first (point data)."""
 
-    def __init__(self, in_shape: tuple[int, ...], width: int, depth: int, mbstd: int = 0) -> None:
+    def __init__(self, in_shape: tuple[int, ...], width: int, depth: int, mbstd: int = 0,
+                 standardize: bool = False) -> None:
         super().__init__()
         layers = _mlp([math.prod(in_shape)] + [width] * depth + [1], nn.LeakyReLU(0.2))
         if mbstd:
             layers[-1:] = [MinibatchStd(mbstd), nn.Linear(width + 1, 1)]
+        if standardize:
+            layers.insert(0, Standardize(math.prod(in_shape)))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, *in_shape] -> [N] logits

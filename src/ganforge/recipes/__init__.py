@@ -1,7 +1,7 @@
 """GAN methods by name: ``RECIPES.list()``, ``build_recipe(cfg, data_spec)``."""
 from __future__ import annotations
 
-from . import dcgan, vanilla  # noqa: F401  (register)
+from . import conditional, dcgan, vanilla  # noqa: F401  (register)
 from .base import RECIPES, Phase, Recipe, StepContext, lr_factor, truncated_normal
 
 POINT_DATASETS = ("ring8", "grid25", "ring", "grid")

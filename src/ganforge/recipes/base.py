@@ -78,6 +78,10 @@ class Recipe:
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
+    def fit_data(self, x: Tensor) -> None:
+        """Called once by the trainer, before training, with the whole training set in model space,
+        for networks that keep data statistics in buffers (saved with their weights). Default: nothing."""
+
     def phases(self) -> list[Phase]:
         raise NotImplementedError
 

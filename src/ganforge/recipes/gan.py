@@ -28,6 +28,7 @@ from ..augment import diff_augment, parse_policy
 from ..errors import ConfigError
 from ..losses import get_loss, gradient_penalty, r1_penalty, r2_penalty
 from ..nn.anticollapse import pack, packed_shape, spectral_norm_layers
+from ..models.conditional import ClassHeadDiscriminator
 from .base import Phase, Recipe, Stats, StepContext, Tensor, truncated_normal
 
 Critic = Callable[[Tensor], Tensor]  # a batch -> D's logits
@@ -44,8 +45,15 @@ class GANRecipe(Recipe):
             raise ConfigError(f"augment={cfg.augment!r} needs image data; {self.data.name!r} is 2D points")
         if cfg.batch_size % reg.pack:
             raise ConfigError(f"batch_size={cfg.batch_size} must be divisible by reg.pack={reg.pack}")
+        if reg.info and cfg.net.z_discrete < 2:
+            raise ConfigError(f"reg.info={reg.info} needs a categorical code: set net.z_discrete >= 2")
+        if (reg.info or self.conditional) and (reg.pack > 1 or reg.unroll):
+            raise ConfigError("class labels and codes (conditional recipes, reg.info) do not combine with "
+                              "reg.pack > 1 or reg.unroll")
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.nets = self.build_nets()
+        if reg.info:  # InfoGAN: D gets a head Q that recovers the categorical code
+            self.nets["D"] = ClassHeadDiscriminator(self.nets["D"], cfg.net.z_discrete)
         if reg.spectral_norm:
             spectral_norm_layers(self.nets["D"])
 
@@ -62,10 +70,54 @@ class GANRecipe(Recipe):
         """The shape of one input of D: a sample, or ``reg.pack`` of them concatenated."""
         return packed_shape(self.data.shape, self.cfg.reg.pack)
 
-    def discriminate(self, x: Tensor, ctx: StepContext, D: Critic | None = None) -> Tensor:
-        """D's logits for a batch ``[N, ...]``: augmented when configured, then packed -> ``[N / pack]``."""
+    def d_outputs(self, x: Tensor, ctx: StepContext, labels: Tensor | None = None,
+                  D: Critic | None = None) -> tuple[Tensor, Tensor | None]:
+        """D's view of a batch ``[N, ...]`` (augmented when configured, then packed): logits
+        ``[N / pack]`` and, for a D with a class head (AC-GAN, InfoGAN), class logits ``[N, K]``."""
         x = diff_augment(x, self.augment, ctx.gen) if self.augment else x
-        return (self.nets["D"] if D is None else D)(pack(x, self.cfg.reg.pack))
+        D = self.nets["D"] if D is None else D
+        out = D(x, labels) if self.conditional else D(pack(x, self.cfg.reg.pack))
+        return out if isinstance(out, tuple) else (out, None)
+
+    def discriminate(self, x: Tensor, ctx: StepContext, D: Critic | None = None,
+                     labels: Tensor | None = None) -> Tensor:
+        """D's logits for a batch ``[N, ...]`` -> ``[N / pack]``."""
+        return self.d_outputs(x, ctx, labels, D)[0]
+
+    def class_targets(self, z: Tensor, real_labels: Tensor | None,
+                      fake_labels: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+        """What D's class head should predict for the real and the fake batch: InfoGAN's
+        categorical code for fakes (nothing for reals); AC-GAN overrides this with the labels."""
+        if not self.cfg.reg.info:
+            return None, None
+        return None, z[:, : self.cfg.net.z_discrete].argmax(1)
+
+    def class_weight(self) -> float:
+        return self.cfg.reg.info
+
+    def class_loss(self, logits: Tensor | None, target: Tensor | None) -> Tensor:
+        """Cross-entropy of D's class head (0 when there is no head or no target)."""
+        if logits is None or target is None:
+            return torch.zeros((), device=target.device if target is not None else "cpu")
+        return F.cross_entropy(logits.float(), target)
+
+    def penalty_coords(self) -> tuple[Tensor, Tensor] | None:
+        """``(center, scale)`` of standardized coordinates D works in, if any (points, see models/mlp.py).
+
+        Gradient penalties are measured in them, so a gamma means the same on any data scale.
+        """
+        return None
+
+    def critic(self, ctx: StepContext, labels: Tensor | None = None) -> tuple[Critic, Callable[[Tensor], Tensor]]:
+        """D as a function of the coordinates penalties are measured in, and the map from samples into them."""
+        def D(x: Tensor) -> Tensor:
+            return self.discriminate(x, ctx, labels=labels)
+
+        coords = self.penalty_coords()
+        if coords is None:
+            return D, lambda x: x
+        c, s = coords
+        return (lambda u: D(u * s + c)), (lambda x: (x - c) / s)
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         o = self.cfg.optim
@@ -91,7 +143,9 @@ class GANRecipe(Recipe):
         if not k:
             return z
         code = torch.randint(k, (n,), generator=gen, device=device)
-        return torch.cat([F.one_hot(code, k).to(z.dtype), z], 1)  # [n, k + z_dim]
+        # scaled by sqrt(k): every latent entry has second moment 1, as the normal ones do, so at
+        # initialisation the code moves G's output as much as z does instead of 1/sqrt(k) as much
+        return torch.cat([F.one_hot(code, k).to(z.dtype) * k**0.5, z], 1)  # [n, k + z_dim]
 
     def train_latent(self, ctx: StepContext, n: int) -> Tensor:
         return self._latent(n, ctx.gen, ctx.gen.device)
@@ -101,36 +155,41 @@ class GANRecipe(Recipe):
         return self._latent(n, gen, device, truncation)
 
     def generate(self, G: nn.Module, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return G(z)
+        return G(z, labels) if self.conditional else G(z)
 
     # ------------------------------------------------------------------ phases
     def d_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         reg = self.cfg.reg
-        real, _ = ctx.real()  # [N, *shape]
-        fake = self.nets["G"](self.train_latent(ctx, len(real)))
-        ctx.cache["fake"], ctx.cache["real"] = fake, real
-        real_logits, fake_logits = self.discriminate(real, ctx), self.discriminate(fake.detach(), ctx)
+        real, labels = ctx.real()  # [N, *shape], [N] or None
+        fake_labels = labels if self.conditional else None  # fakes follow the data's class mix
+        z = self.train_latent(ctx, len(real))
+        fake = self.generate(self.nets["G"], z, fake_labels)
+        real_target, fake_target = self.class_targets(z, labels, fake_labels)
+        ctx.cache.update(fake=fake, real=real, real_labels=labels, fake_labels=fake_labels, fake_target=fake_target)
+        real_logits, real_cls = self.d_outputs(real, ctx, labels)
+        fake_logits, fake_cls = self.d_outputs(fake.detach(), ctx, fake_labels)
         loss = self.loss.d(real_logits, fake_logits)
         acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
         stats = {"Loss/D": loss.detach(), "D/real": real_logits.detach().mean(),
                  "D/fake": fake_logits.detach().mean(), "D/accuracy": acc.detach()}
         adv = loss.detach()
-
-        def D(x: Tensor) -> Tensor:
-            return self.discriminate(x, ctx)
-
+        if fake_cls is not None:
+            cls = self.class_loss(real_cls, real_target) + self.class_loss(fake_cls, fake_target)
+            loss = loss + self.class_weight() * cls
+            stats["Loss/D/class"] = cls.detach()
+        D, coords = self.critic(ctx, labels)
         if reg.gp:
             eps = torch.rand(len(real), generator=ctx.gen, device=ctx.gen.device)
-            gp = gradient_penalty(D, real, fake, eps)
+            gp = gradient_penalty(D, coords(real), coords(fake), eps)
             loss = loss + reg.gp * gp
             stats["Loss/D/gp"] = gp.detach()
         if reg.lazy_every == 1:
-            loss = loss + self._r1_r2(D, real, fake, 1, stats)
+            loss = loss + self._r1_r2(D, coords(real), coords(fake), 1, stats)
         if len(stats) > 4:  # penalties were added: Loss/D is the total, Loss/D/adv the game alone
             stats["Loss/D"], stats["Loss/D/adv"] = loss.detach(), adv
         return loss, stats
 
-    def _r1_r2(self, D: Critic, real: Tensor, fake: Tensor, scale: int, stats: Stats) -> Tensor:
+    def _r1_r2(self, D: Critic, real: Tensor, fake: Tensor | None, scale: int, stats: Stats) -> Tensor:
         reg, loss = self.cfg.reg, torch.zeros((), device=real.device)
         if reg.r1:
             r1 = r1_penalty(D, real)
@@ -144,35 +203,45 @@ class GANRecipe(Recipe):
 
     def d_reg_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         """Lazy R1/R2 (Karras et al. 2020): every k steps, with gamma * k so the average pull is the same."""
-        real = ctx.cache.get("real")
+        real, labels = ctx.cache.get("real"), ctx.cache.get("real_labels")
         if real is None:
-            real, _ = ctx.real()
-        fake = ctx.cache.get("fake")
+            real, labels = ctx.real()
+        fake = ctx.cache.get("fake")  # made for the same labels as the real batch
         if fake is None and self.cfg.reg.r2:
             with torch.no_grad():
-                fake = self.nets["G"](self.train_latent(ctx, len(real)))
+                fake = self.generate(self.nets["G"], self.train_latent(ctx, len(real)), labels)
         stats: Stats = {}
-        loss = self._r1_r2(lambda x: self.discriminate(x, ctx), real, fake, self.cfg.reg.lazy_every, stats)
+        D, coords = self.critic(ctx, labels)
+        loss = self._r1_r2(D, coords(real), None if fake is None else coords(fake), self.cfg.reg.lazy_every, stats)
         return loss, stats
 
     def g_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
-        fake = ctx.cache.pop("fake", None)
-        if fake is None:  # no D phase ran this step (or it discarded its batch)
-            fake = self.nets["G"](self.train_latent(ctx, ctx.batch_size))
+        if "fake" not in ctx.cache:  # no D phase ran this step: make the fake batch here
+            _, labels = ctx.real()
+            fake_labels = labels if self.conditional else None
+            z = self.train_latent(ctx, ctx.batch_size)
+            ctx.cache.update(fake=self.generate(self.nets["G"], z, fake_labels), fake_labels=fake_labels,
+                             fake_target=self.class_targets(z, labels, fake_labels)[1])
+        fake, fake_labels, target = ctx.cache.pop("fake"), ctx.cache.get("fake_labels"), ctx.cache.get("fake_target")
         D: Critic | None = None
         if self.cfg.reg.unroll:
             D = _functional(self.nets["D"], *self.unrolled_d(ctx, fake.detach()))
-        fake_logits = self.discriminate(fake, ctx, D)
+        fake_logits, fake_cls = self.d_outputs(fake, ctx, fake_labels, D)
         if self.loss.g_uses_real:  # relativistic: G's loss also moves with D's view of real data
-            real = ctx.cache.pop("real", None)
+            real, real_labels = ctx.cache.pop("real", None), ctx.cache.get("real_labels")
             if real is None:
-                real, _ = ctx.real()
+                real, real_labels = ctx.real()
             with torch.no_grad():
-                real_logits = self.discriminate(real, ctx, D)
+                real_logits = self.discriminate(real, ctx, D, real_labels)
             loss = self.loss.g(fake_logits, real_logits)
         else:
             loss = self.loss.g(fake_logits)
-        return loss, {"Loss/G": loss.detach()}
+        stats = {"Loss/G": loss.detach()}
+        if fake_cls is not None and target is not None:
+            cls = self.class_loss(fake_cls, target)
+            loss = loss + self.class_weight() * cls
+            stats["Loss/G/class"] = cls.detach()
+        return loss, stats
 
     def unrolled_d(self, ctx: StepContext, fake: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """D's parameters after ``reg.unroll`` Adam steps from its current weights and Adam state,

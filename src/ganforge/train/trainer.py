@@ -76,6 +76,7 @@ class Trainer:
         self.data: Dataset = load_dataset(cfg.data, DataRequest(cfg.resolution, cfg.channels, cfg.data_root, "train",
                                                                 cfg.seed))
         self.recipe: Recipe = build_recipe(cfg, self.data.spec())
+        self.recipe.fit_data(self.data.to_model(self.data.x))
         for net in self.recipe.nets.values():
             net.to(self.device)
             if self.dist.enabled:
