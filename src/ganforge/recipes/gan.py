@@ -27,8 +27,8 @@ from torch.func import functional_call
 from ..augment import diff_augment, parse_policy
 from ..errors import ConfigError
 from ..losses import get_loss, gradient_penalty, r1_penalty, r2_penalty
-from ..nn.anticollapse import pack, packed_shape, spectral_norm_layers
 from ..models.conditional import ClassHeadDiscriminator
+from ..nn.anticollapse import pack, packed_shape, spectral_norm_layers
 from .base import Phase, Recipe, Stats, StepContext, Tensor, truncated_normal
 
 Critic = Callable[[Tensor], Tensor]  # a batch -> D's logits

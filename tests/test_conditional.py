@@ -1,0 +1,98 @@
+"""Conditional recipes, label handling, InfoGAN codes and `ganforge synthesize`."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ganforge
+from ganforge.cli import main
+from ganforge.errors import ConfigError
+
+TINY = {"resolution": 8, "batch_size": 10, "net.width": 8, "net.z_dim": 8, "steps": 3, "log_every": 3,
+        "checkpoint_every": 3}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cond")
+    return {r: ganforge.train(dict(TINY, recipe=r, out=str(root / r)), progress=False)
+            for r in ("cgan", "projection", "acgan")}
+
+
+@pytest.mark.parametrize("recipe", ["cgan", "projection", "acgan"])
+def test_conditional_recipes_sample_by_label(runs, recipe):
+    g = ganforge.load(runs[recipe])
+    assert g.num_classes == 10
+    x, labels = g.draw(12, seed=0)
+    assert x.shape == (12, 1, 8, 8) and labels.shape == (12,) and labels.min() >= 0 and labels.max() <= 9
+    a = g.sample(4, seed=1, labels=3)
+    b = g.sample(4, seed=1, labels=torch.full((4,), 3))
+    assert torch.equal(a, b)
+    with pytest.raises(ganforge.errors.GanforgeError, match=r"label 10 is out of range; allowed 0..9"):
+        g.sample(2, labels=10)
+
+
+def test_acgan_logs_its_class_loss(runs):
+    import json
+
+    log = [json.loads(x) for x in (runs["acgan"] / "metrics.jsonl").read_text().splitlines()]
+    assert "Loss/D/class" in log[-1] and "Loss/G/class" in log[-1]
+
+
+def test_conditional_grid_has_one_row_per_class(runs):
+    grid = Image.open(runs["cgan"] / "samples" / "final.png")
+    # 60 samples (6 per class) in 10 rows of 6: taller than wide
+    assert grid.size[1] > grid.size[0]
+
+
+def test_sample_npy_writes_labels_beside(capsys, runs, tmp_path):
+    out = tmp_path / "x.npy"
+    assert main(["sample", str(runs["cgan"]), "--n", "7", "--out", str(out)]) == 0
+    assert np.load(out).shape == (7, 1, 8, 8)
+    labels = np.load(tmp_path / "x.labels.npy")
+    assert labels.shape == (7,) and labels.dtype == np.int64
+    assert main(["sample", str(runs["cgan"]), "--n", "3", "--label", "4", "--out", str(tmp_path / "y.npy")]) == 0
+    assert (np.load(tmp_path / "y.labels.npy") == 4).all()
+
+
+def test_synthesize_writes_a_labelled_folder_with_provenance(capsys, runs, tmp_path):
+    out = tmp_path / "synth"
+    assert main(["synthesize", str(runs["acgan"]), "--per-class", "2", "--out", str(out), "--seed", "5"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [str(i) for i in range(10)]
+    img = Image.open(out / "7" / "00001.png")
+    assert img.text["ganforge:synthetic"] == "true" and img.text["ganforge:label"] == "7"
+    assert img.text["ganforge:seed"] == "5" and "acgan" in img.text["ganforge:generator"]
+    back = ganforge.data.load_dataset(f"folder:{out}", ganforge.data.DataRequest(resolution=8))
+    assert len(back) == 20 and back.class_names == [str(i) for i in range(10)]
+    assert torch.equal(torch.bincount(back.y), torch.full((10,), 2))
+
+
+def test_synthesize_and_label_errors(capsys, tmp_path):
+    run = ganforge.train(dict(TINY, out=str(tmp_path / "dc")), progress=False)
+    assert main(["synthesize", str(run), "--per-class", "2", "--out", str(tmp_path / "s")]) == 2
+    assert "needs a conditional run" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="needs labelled data"):
+        ganforge.train(dict(TINY, recipe="cgan", data="faces100", out=str(tmp_path / "f")), progress=False)
+
+
+def test_conditional_on_2d_points_with_labels(tmp_path):
+    from ganforge.config import resolve
+    from ganforge.data import DataSpec
+    from ganforge.recipes import build_recipe
+
+    spec = DataSpec("toy", "points", (2,), ["a", "b", "c"])
+    for name in ("cgan", "projection", "acgan"):
+        recipe = build_recipe(resolve(flags={"recipe": name, "data": "ring8"}), spec)
+        z = recipe.latent(5, None, torch.device("cpu"))
+        assert recipe.generate(recipe.nets["G"], z, torch.tensor([0, 1, 2, 0, 1])).shape == (5, 2)
+
+
+def test_infogan_code_head_trains(tmp_path):
+    import json
+
+    run = ganforge.train(dict(TINY, **{"net.z_discrete": 4, "reg.info": 1.0}, out=str(tmp_path / "i")),
+                         progress=False)
+    log = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert log[-1]["Loss/G/class"] > 0
+    with pytest.raises(ConfigError, match="needs a categorical code"):
+        ganforge.train(dict(TINY, **{"reg.info": 1.0}, out=str(tmp_path / "j")), progress=False)
