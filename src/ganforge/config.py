@@ -89,6 +89,7 @@ class TrainConfig:
     resolution: int = 16
     channels: int | None = None  # None: the dataset's own
     data_root: str | None = None  # where torchvision sets are cached / downloaded
+    data_fraction: float = 1.0  # train on a stratified random fraction of the training split (low-data studies)
     steps: int = 2000
     batch_size: int = 64  # global: divided across DDP ranks
     seed: int = 0
@@ -125,6 +126,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "resolution": (lambda v: 4 <= v <= 1024, "an integer from 4 to 1024"),
     "channels": (lambda v: v is None or v in (1, 3), "1, 3 or null"),
     "seed": (lambda v: v >= 0, "an integer >= 0"),
+    "data_fraction": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
     "device": (lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"),
     "threads": (lambda v: v >= 0, "an integer >= 0 (0: torch's default)"),
     "net.z_dim": (lambda v: v >= 1, "an integer >= 1"),

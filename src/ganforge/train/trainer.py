@@ -75,6 +75,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.data: Dataset = load_dataset(cfg.data, DataRequest(cfg.resolution, cfg.channels, cfg.data_root, "train",
                                                                 cfg.seed))
+        if cfg.data_fraction < 1:
+            self.data = self.data.split(cfg.data_fraction, seed=cfg.seed)[0]
         self.recipe: Recipe = build_recipe(cfg, self.data.spec())
         self.recipe.fit_data(self.data.to_model(self.data.x))
         for net in self.recipe.nets.values():
