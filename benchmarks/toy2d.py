@@ -46,9 +46,9 @@ METHODS: dict[str, tuple[str, list[str], float]] = {  # name -> (label, --set ov
     "gan-minimax": ("GAN, minimax loss", PLAIN + ["loss=minimax"], 1.0),
     "gan-ns": ("GAN, non-saturating loss", PLAIN + ["loss=nonsaturating"], 1.0),
     "wgan-gp": ("WGAN-GP (lambda 10, 5 critic steps)",
-                PLAIN + ["loss=wasserstein", "reg.gp=10", "reg.n_critic=5", "optim.beta1=0", "optim.beta2=0.9"], 0.3),
+                PLAIN + ["loss=wasserstein", "reg.gp=10", "reg.n_critic=5", "optim.beta1=0", "optim.beta2=0.9"], 0.2),
     "pacgan": ("PacGAN4 (non-saturating)", PLAIN + ["reg.pack=4"], 1.0),
-    "unrolled": ("Unrolled GAN (5 steps, first order)", PLAIN + ["reg.unroll=5"], 0.35),
+    "unrolled": ("Unrolled GAN (5 steps, first order)", PLAIN + ["reg.unroll=5"], 0.3),
     "default": ("**ganforge default** (`ganforge train --data ...`)", [], 1.0),
 }
 POINT_SETS = ["ring8", "grid25"]

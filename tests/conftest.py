@@ -5,7 +5,8 @@ torch.set_num_threads(1)  # tiny tensors: threads cost more than they give
 
 
 TINY = {"resolution": 8, "batch_size": 8, "net.width": 8, "net.z_dim": 8, "steps": 4, "log_every": 2,
-        "sample_every": 2, "checkpoint_every": 2}
+        "sample_every": 2, "checkpoint_every": 2,
+        "net.z_discrete": 0, "reg.info": 0.0, "reg.mbstd": 0}  # a plain DCGAN, not the digits preset
 
 
 @pytest.fixture

@@ -95,4 +95,4 @@ def test_infogan_code_head_trains(tmp_path):
     log = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert log[-1]["Loss/G/class"] > 0
     with pytest.raises(ConfigError, match="needs a categorical code"):
-        ganforge.train(dict(TINY, **{"reg.info": 1.0}, out=str(tmp_path / "j")), progress=False)
+        ganforge.train(dict(TINY, **{"reg.info": 1.0, "net.z_discrete": 0}, out=str(tmp_path / "j")), progress=False)

@@ -153,7 +153,8 @@ def test_standardize_round_trip():
 # each option on its own: the points preset's R1 and discrete code are switched off here (OPTIONS[0] keeps them)
 POINTS = {"recipe": "vanilla", "data": "ring8", "batch_size": 8, "net.width": 8, "net.depth": 2, "net.z_dim": 2,
           "net.z_discrete": 0, "reg.r1": 0.0, "reg.lazy_every": 1}
-IMAGES = {"recipe": "dcgan", "data": "digits", "resolution": 8, "batch_size": 8, "net.width": 8, "net.z_dim": 4}
+IMAGES = {"recipe": "dcgan", "data": "digits", "resolution": 8, "batch_size": 8, "net.width": 8, "net.z_dim": 4,
+          "net.z_discrete": 0, "reg.info": 0.0, "reg.mbstd": 0}  # plain DCGAN, not the digits preset
 OPTIONS = [
     {}, {"loss": "hinge"}, {"loss": "lsgan"}, {"loss": "ragan"}, {"loss": "minimax"},
     {"loss": "wasserstein", "reg.gp": 10.0, "reg.n_critic": 2},

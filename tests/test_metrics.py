@@ -359,7 +359,7 @@ def test_missing_inception_weights_is_one_clear_line(tmp_path, monkeypatch, digi
         evaluate_samples(digits_test.x[:20], digits_test, ["fid"], cache_dir=tmp_path)
     msg = str(err.value)
     assert "\n" not in msg and features_mod.INCEPTION_FILE in msg and str(tmp_path / "empty-hub") in msg
-    assert "inception_weights=PATH" in msg
+    assert "--inception-weights PATH" in msg
     with pytest.raises(GanforgeError, match="not found at"):
         FEATURES.create("inception", inception_weights=tmp_path / "nope.pth")
 

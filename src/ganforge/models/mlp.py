@@ -62,8 +62,13 @@ class MLPGenerator(nn.Module):
         if standardize:
             layers.append(Standardize(math.prod(out_shape), inverse=True))
         self.net = nn.Sequential(*layers)
+        import os
+        self.skip = nn.Linear(z_dim, math.prod(out_shape)) if os.environ.get("GF_SKIP") else None
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # [N, z_dim] -> [N, *out_shape]
+        if self.skip is not None:
+            h = self.net[:-1](z) + self.skip(z)
+            return self.net[-1](h).view(len(z), *self.out_shape)
         return self.net(z).view(len(z), *self.out_shape)
 
 
