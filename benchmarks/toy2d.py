@@ -4,6 +4,7 @@ Usage:
     python benchmarks/toy2d.py                       # everything (about an hour on 2 CPU cores)
     python benchmarks/toy2d.py --methods default --data ring8,grid25 --seeds 0,1,2,3,4
     python benchmarks/toy2d.py --markdown table.md --json raw.json
+    python benchmarks/toy2d.py --from-json a.json b.json   # one table from runs split over processes
 
 Protocol (VEEGAN, Srivastava et al. 2017): 2,500 samples from the trained generator (its EMA);
 each is assigned to the nearest mode; it is *high quality* within 3 standard deviations of it;
@@ -172,7 +173,13 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
     ap.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     ap.add_argument("--keep", type=Path, default=None, help="keep run directories under this folder")
+    ap.add_argument("--from-json", type=Path, nargs="+", default=None,
+                    help="only print the table of earlier --json results (e.g. of runs split over processes)")
     args = ap.parse_args()
+    if args.from_json:
+        results = [r for path in args.from_json for r in json.loads(path.read_text())]
+        print(table(results, list(dict.fromkeys(r["data"] for r in results))))
+        return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)
     methods = [m for m in args.methods.split(",") if m]

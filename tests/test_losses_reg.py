@@ -149,10 +149,18 @@ def test_standardize_round_trip():
     assert torch.allclose(inv(u), x, atol=1e-5)
 
 
+def test_point_generator_starts_spread_like_the_data(tmp_path):
+    trainer = Trainer(resolve({"data": "grid25", "net.width": 16, "batch_size": 8}), run_dir=tmp_path, progress=False)
+    with torch.no_grad():
+        x = trainer.sample_grid(2000)
+    real = trainer.data.x
+    assert torch.allclose(x.mean(0), real.mean(0), atol=0.3) and abs(x.std(0).mean() / real.std(0).mean() - 1) < 0.2
+
+
 # ---------------------------------------------------------------- through training
 # each option on its own: the points preset's R1 and discrete code are switched off here (OPTIONS[0] keeps them)
 POINTS = {"recipe": "vanilla", "data": "ring8", "batch_size": 8, "net.width": 8, "net.depth": 2, "net.z_dim": 2,
-          "net.z_discrete": 0, "reg.r1": 0.0, "reg.lazy_every": 1}
+          "net.z_discrete": 0, "reg.r1": 0.0, "reg.lazy_every": 1, "reg.n_critic": 1}
 IMAGES = {"recipe": "dcgan", "data": "digits", "resolution": 8, "batch_size": 8, "net.width": 8, "net.z_dim": 4,
           "net.z_discrete": 0, "reg.info": 0.0, "reg.mbstd": 0}  # plain DCGAN, not the digits preset
 OPTIONS = [

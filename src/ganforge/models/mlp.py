@@ -62,13 +62,25 @@ class MLPGenerator(nn.Module):
         if standardize:
             layers.append(Standardize(math.prod(out_shape), inverse=True))
         self.net = nn.Sequential(*layers)
-        import os
-        self.skip = nn.Linear(z_dim, math.prod(out_shape)) if os.environ.get("GF_SKIP") else None
+
+    @torch.no_grad()
+    def calibrate(self, z: torch.Tensor) -> None:
+        """Data-dependent init of the output layer (cf. Salimans & Kingma 2016; Mishkin & Matas 2016):
+        rescale and shift it so G's samples from latents ``z`` have mean 0 and unit spread in the
+        standardized coordinates, i.e. start spread like the data.
+
+        With the default init they start within a few percent of the data's scale, all latents on
+        nearly one point: D then pushes that blob around as a whole, and separate modes are found
+        only after a long collapsed phase. Spread out, each part of the latent starts near some mode.
+        """
+        layers = list(self.net)
+        last = max(i for i, m in enumerate(layers) if isinstance(m, nn.Linear))
+        u = nn.Sequential(*layers[: last + 1])(z)  # [N, F] before tanh / the inverse standardization
+        mean, std = u.mean(0), u.var(0).mean().sqrt().clamp_min(1e-12)
+        layers[last].weight.div_(std)
+        layers[last].bias.sub_(mean).div_(std)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # [N, z_dim] -> [N, *out_shape]
-        if self.skip is not None:
-            h = self.net[:-1](z) + self.skip(z)
-            return self.net[-1](h).view(len(z), *self.out_shape)
         return self.net(z).view(len(z), *self.out_shape)
 
 

@@ -2,6 +2,7 @@
 flattened images; ``loss=minimax`` is the original objective, ``nonsaturating`` the default."""
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 
 from ..models.mlp import MLPDiscriminator, MLPGenerator, Standardize
@@ -21,11 +22,16 @@ class VanillaGAN(GANRecipe):
         }
 
     def fit_data(self, x: Tensor) -> None:
-        """Points: G and D work in standardized coordinates fitted here (see models/mlp.py)."""
+        """Points: G and D work in standardized coordinates fitted here, and G starts with samples
+        spread like the data (see models/mlp.py)."""
+        if self.data.kind != "points":
+            return
         for net, repeat in ((self.nets["G"], 1), (self.nets["D"], self.cfg.reg.pack)):
             for m in net.modules():
                 if isinstance(m, Standardize):
                     m.fit(x, repeat)
+        gen = torch.Generator().manual_seed(self.cfg.seed)
+        self.nets["G"].calibrate(self.latent(4096, gen, x.device))
 
     def penalty_coords(self) -> tuple[Tensor, Tensor] | None:
         last = self.nets["G"].net[-1]
