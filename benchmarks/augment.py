@@ -1,6 +1,6 @@
 """Benchmark (issue 5): does synthetic data from a conditional GAN help a classifier?
 
-Usage: python benchmarks/augment.py [--seeds 5] [--gan-steps N] [--recipe cgan]
+Usage: python benchmarks/augment.py [--seeds 5] [--gan-steps N] [--recipe cgan] [--threads 1]
 
 Bundled digits at 16x16, the fixed held-out test split (360 images). Low-data regime: a
 stratified 10 % of the training split (about 14 images per class), drawn per seed. A small
@@ -73,11 +73,11 @@ def accuracy(model: SmallCNN, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((model(x).argmax(1) == y).float().mean()) * 100
 
 
-def run_seed(seed: int, recipe: str, gan_steps: int | None, test) -> dict[str, float]:
+def run_seed(seed: int, recipe: str, gan_steps: int | None, threads: int, test) -> dict[str, float]:
     train = load_dataset("digits", DataRequest(resolution=RES, split="train"))
     small = train.split(0.1, seed=seed)[0]
     cfg = {"recipe": recipe, "data": "digits", "resolution": RES, "data_fraction": 0.1, "seed": seed,
-           "out": tempfile.mkdtemp(prefix="ganforge-aug-") + "/run"}
+           "threads": threads, "out": tempfile.mkdtemp(prefix="ganforge-aug-") + "/run"}
     if gan_steps:
         cfg["steps"] = gan_steps
     run = ganforge.train(cfg, progress=False)  # the same 10 % (data_fraction uses the same stratified split)
@@ -101,12 +101,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--gan-steps", type=int, default=None, help="default: the recipe's preset")
     ap.add_argument("--recipe", default="cgan")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     test = load_dataset("digits", DataRequest(resolution=RES, split="test"))
     results: dict[str, list[float]] = {}
     t0 = time.perf_counter()
     for seed in range(args.seeds):
-        for k, v in run_seed(seed, args.recipe, args.gan_steps, test).items():
+        for k, v in run_seed(seed, args.recipe, args.gan_steps, args.threads, test).items():
             results.setdefault(k, []).append(v)
         print(f"seed {seed}: " + ", ".join(f"{k.split()[0]} {v[-1]:.1f}" for k, v in results.items()), flush=True)
     print(f"\n{args.seeds} seeds, {time.perf_counter() - t0:.0f} s; test accuracy % (mean +- std)\n")

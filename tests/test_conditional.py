@@ -45,6 +45,13 @@ def test_conditional_grid_has_one_row_per_class(runs):
     assert grid.size[1] > grid.size[0]
 
 
+def test_eval_reports_label_agreement_for_conditional_runs(runs):
+    out = ganforge.evaluate(runs["cgan"], metrics=["classes"], n=40)
+    assert 0.0 <= out["label_agreement"] <= 1.0 and "class_confident" in out
+    unlabelled = ganforge.load(runs["cgan"]).sample(20)  # no requested labels: no agreement to report
+    assert "label_agreement" not in ganforge.evaluate(images=unlabelled, metrics=["classes"])
+
+
 def test_sample_npy_writes_labels_beside(capsys, runs, tmp_path):
     out = tmp_path / "x.npy"
     assert main(["sample", str(runs["cgan"]), "--n", "7", "--out", str(out)]) == 0

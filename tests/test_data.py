@@ -90,6 +90,20 @@ def test_digits_resolution_and_channels():
     assert 0 <= ds.x.min() and ds.x.max() <= 1
 
 
+def test_stacked_digits_channels_are_labelled_digits():
+    digits = load_dataset("digits", DataRequest(split="train", resolution=8))
+    ds = load_dataset("stacked-digits", DataRequest(split="train", resolution=8))
+    assert ds.x.shape == (25_600, 3, 8, 8) and ds.num_classes == 1000 and ds.class_names[42] == "042"
+    lookup = {tuple(r.flatten().tolist()): int(c) for r, c in zip(digits.x, digits.y, strict=True)}
+    for img, label in zip(ds.x[:50], ds.y[:50], strict=True):  # each channel is a training digit of its label
+        a, b, c = (lookup[tuple(img[ch].flatten().tolist())] for ch in range(3))
+        assert int(label) == 100 * a + 10 * b + c
+    assert len(torch.unique(ds.y)) > 990  # 25,600 draws cover nearly all 1,000 triples
+    assert torch.equal(ds.x, load_dataset("stacked-digits", DataRequest(split="train", resolution=8, seed=7)).x)
+    with pytest.raises(DataError, match="stacked-digits is RGB"):
+        load_dataset("stacked-digits", DataRequest(resolution=8, channels=1))
+
+
 def test_digits_splits_are_disjoint():
     train = load_dataset("digits", DataRequest(split="train", resolution=8))
     test = load_dataset("digits", DataRequest(split="test", resolution=8))
