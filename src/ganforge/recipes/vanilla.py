@@ -9,6 +9,10 @@ from ..models.mlp import MLPDiscriminator, MLPGenerator, Standardize
 from .base import RECIPES, Tensor
 from .gan import GANRecipe
 
+# with prototypes, the MLP starts with a tenth of the data's spread around them: each code starts as a
+# small blob on its sample, and the continuous latent has room to grow to the mode's width
+PROTOTYPE_SPREAD = 0.01
+
 
 @RECIPES.register("vanilla")
 class VanillaGAN(GANRecipe):
@@ -17,13 +21,14 @@ class VanillaGAN(GANRecipe):
     def build_nets(self) -> dict[str, nn.Module]:
         n, shape, points = self.cfg.net, self.data.shape, self.data.kind == "points"
         return {
-            "G": MLPGenerator(self.latent_dim, shape, n.width, n.depth, tanh=not points, standardize=points),
+            "G": MLPGenerator(self.latent_dim, shape, n.width, n.depth, tanh=not points, standardize=points,
+                              prototypes=n.z_discrete if points else 0),
             "D": MLPDiscriminator(self.d_shape, n.width, n.depth, self.cfg.reg.mbstd, standardize=points),
         }
 
     def fit_data(self, x: Tensor) -> None:
         """Points: G and D work in standardized coordinates fitted here, and G starts with samples
-        spread like the data (see models/mlp.py)."""
+        spread like the data: each discrete code on its own training sample (see models/mlp.py)."""
         if self.data.kind != "points":
             return
         for net, repeat in ((self.nets["G"], 1), (self.nets["D"], self.cfg.reg.pack)):
@@ -31,7 +36,9 @@ class VanillaGAN(GANRecipe):
                 if isinstance(m, Standardize):
                     m.fit(x, repeat)
         gen = torch.Generator().manual_seed(self.cfg.seed)
-        self.nets["G"].calibrate(self.latent(4096, gen, x.device))
+        G = self.nets["G"]
+        spread = PROTOTYPE_SPREAD if G.prototypes is not None else 1.0
+        G.calibrate(self.latent(4096, gen, x.device), x, gen, spread)
 
     def penalty_coords(self) -> tuple[Tensor, Tensor] | None:
         last = self.nets["G"].net[-1]
