@@ -157,6 +157,19 @@ def test_point_generator_starts_spread_like_the_data(tmp_path):
     assert torch.allclose(x.mean(0), real.mean(0), atol=0.3) and abs(x.std(0).mean() / real.std(0).mean() - 1) < 0.2
 
 
+def test_point_codes_are_anchored_on_fixed_training_samples(tmp_path):
+    cfg = resolve({"data": "grid25", "net.width": 16, "net.z_discrete": 64, "batch_size": 8, "steps": 3})
+    trainer = Trainer(cfg, run_dir=tmp_path, progress=False)
+    G = trainer.recipe.nets["G"]
+    anchors = G.net[-1](G.prototypes.clone())  # back to data coordinates
+    real = {tuple(r) for r in trainer.data.x.double().numpy().round(4).tolist()}
+    assert all(tuple(a) in real for a in anchors.double().numpy().round(4).tolist())
+    assert len({tuple(a) for a in anchors.tolist()}) == 64  # drawn without replacement
+    before = G.prototypes.clone()
+    trainer.fit()
+    assert torch.equal(G.prototypes, before) and "prototypes" not in dict(G.named_parameters())
+
+
 # ---------------------------------------------------------------- through training
 # each option on its own: the points preset's R1 and discrete code are switched off here (OPTIONS[0] keeps them)
 POINTS = {"recipe": "vanilla", "data": "ring8", "batch_size": 8, "net.width": 8, "net.depth": 2, "net.z_dim": 2,
