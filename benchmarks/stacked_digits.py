@@ -39,8 +39,8 @@ BASE = {"recipe": "dcgan", "data": "stacked-digits", "resolution": 8, "batch_siz
 METHODS: dict[str, tuple[str, dict]] = {
     "dcgan": ("DCGAN (non-saturating, Radford et al.)", {}),
     "pacgan2": ("PacDCGAN2 (reg.pack=2)", {"reg.pack": 2}),
-    "best": ("ganforge anti-collapse: pack 2 + minibatch std + R1", {"reg.pack": 2, "reg.mbstd": 4, "reg.r1": 0.1,
-                                                                     "reg.lazy_every": 4}),
+    "best": ("ganforge anti-collapse: pack 2 + minibatch std + R1 + linear lr decay",
+             {"reg.pack": 2, "reg.mbstd": 4, "reg.r1": 0.1, "reg.lazy_every": 4, "optim.lr_decay": "linear"}),
 }
 PUBLISHED = [("DCGAN (PacGAN Table 2, Stacked MNIST)", 99, 3.40), ("PacDCGAN2 (PacGAN Table 2)", 1000, 0.06)]
 

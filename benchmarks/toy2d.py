@@ -53,7 +53,7 @@ METHODS: dict[str, tuple[str, list[str], float]] = {  # name -> (label, --set ov
     "default": ("**ganforge default** (`ganforge train --data ...`)", [], 1.0),
 }
 POINT_SETS = ["ring8", "grid25"]
-MIXTURES = ["ring:5:2:0.05", "ring:12:1.5:0.02", "grid:16:1:0.03", "grid:36:2:0.05"]
+MIXTURES = ["ring:5:2:0.05", "ring:12:1.5:0.02", "grid:16:1:0.03", "grid:36:2:0.05", "grid:49:2:0.05"]
 
 # Published (modes, high-quality %, reverse KL or None), from DESIGN.md
 PUBLISHED = {
