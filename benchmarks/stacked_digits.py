@@ -41,6 +41,10 @@ METHODS: dict[str, tuple[str, dict]] = {
     "pacgan2": ("PacDCGAN2 (reg.pack=2)", {"reg.pack": 2}),
     "best": ("ganforge anti-collapse: pack 2 + minibatch std + R1 + linear lr decay",
              {"reg.pack": 2, "reg.mbstd": 4, "reg.r1": 0.1, "reg.lazy_every": 4, "optim.lr_decay": "linear"}),
+    "code": ("ganforge: 1,000-way InfoGAN code + minibatch std + linear lr decay",
+             {"net.z_discrete": 1000, "reg.info": 1.0, "reg.mbstd": 4, "optim.lr_decay": "linear"}),
+    "ttur": ("ganforge: TTUR (lr_d 4e-4) + batch 128 + minibatch std + linear lr decay",
+             {"optim.lr_d": 4e-4, "batch_size": 128, "reg.mbstd": 4, "optim.lr_decay": "linear"}),
 }
 PUBLISHED = [("DCGAN (PacGAN Table 2, Stacked MNIST)", 99, 3.40), ("PacDCGAN2 (PacGAN Table 2)", 1000, 0.06)]
 
