@@ -45,6 +45,7 @@ METHODS: dict[str, tuple[str, dict]] = {
              {"net.z_discrete": 1000, "reg.info": 1.0, "reg.mbstd": 4, "optim.lr_decay": "linear"}),
     "ttur": ("ganforge: TTUR (lr_d 4e-4) + batch 128 + minibatch std + linear lr decay",
              {"optim.lr_d": 4e-4, "batch_size": 128, "reg.mbstd": 4, "optim.lr_decay": "linear"}),
+    "batch256": ("DCGAN, batch 256", {"batch_size": 256}),
 }
 PUBLISHED = [("DCGAN (PacGAN Table 2, Stacked MNIST)", 99, 3.40), ("PacDCGAN2 (PacGAN Table 2)", 1000, 0.06)]
 
