@@ -9,8 +9,8 @@ from ..models.mlp import MLPDiscriminator, MLPGenerator, Standardize
 from .base import RECIPES, Tensor
 from .gan import GANRecipe
 
-# with prototypes, the MLP starts with a tenth of the data's spread around them: each code starts as a
-# small blob on its sample, and the continuous latent has room to grow to the mode's width
+# with prototypes, the MLP starts with 1 % of the data's spread around them: each code starts as a
+# small blob on its anchor, and the continuous latent grows it to the mode's width
 PROTOTYPE_SPREAD = 0.01
 
 
