@@ -46,6 +46,9 @@ METHODS: dict[str, tuple[str, dict]] = {
     "ttur": ("ganforge: TTUR (lr_d 4e-4) + batch 128 + minibatch std + linear lr decay",
              {"optim.lr_d": 4e-4, "batch_size": 128, "reg.mbstd": 4, "optim.lr_decay": "linear"}),
     "batch256": ("DCGAN, batch 256", {"batch_size": 256}),
+    "hinge-sn": ("hinge loss + spectral norm in D", {"loss": "hinge", "reg.spectral_norm": True}),
+    "lsgan": ("least-squares loss (LSGAN)", {"loss": "lsgan"}),
+    "lsgan-decay": ("LSGAN + linear lr decay", {"loss": "lsgan", "optim.lr_decay": "linear"}),
 }
 PUBLISHED = [("DCGAN (PacGAN Table 2, Stacked MNIST)", 99, 3.40), ("PacDCGAN2 (PacGAN Table 2)", 1000, 0.06)]
 
