@@ -4,13 +4,15 @@ ganforge's anti-collapse configurations at the same CPU budget.
 Usage:
     python benchmarks/stacked_digits.py                         # dcgan and pacgan2, seed 0
     python benchmarks/stacked_digits.py --methods dcgan,pacgan2,best --steps 6000 --seeds 0,1
+    python benchmarks/stacked_digits.py --methods lsgan --resolution 16
 
 Protocol (PacGAN, Lin et al. 2018, after Metz et al. 2017): generate 26,000 samples, classify
 each channel with the digits classifier (metrics/digits_classifier.py, 100 % on the training
 digits), count the distinct (R, G, B) digit triples among 1,000 and compute KL(generated class
 histogram || uniform). A perfect sampler scores 1,000 modes and KL about 0.02 at 26,000 samples
 (sampling noise alone); the real-data row shows it. Every method trains the same DCGAN at 8x8
-(the digits' own resolution) for the same number of steps with the same batch, on one CPU thread.
+(the digits' own resolution; --resolution changes it for all) for the same number of steps with
+the same batch, on one CPU thread.
 """
 from __future__ import annotations
 
@@ -74,15 +76,16 @@ def real_reference(resolution: int) -> dict[str, float]:
     return mode_stats(triple_labels(images))
 
 
-def run_one(method: str, steps: int, seed: int, root: Path) -> dict:
+def run_one(method: str, steps: int, seed: int, root: Path, resolution: int) -> dict:
     out = root / f"{method}-{seed}"
     shutil.rmtree(out, ignore_errors=True)
-    cfg = resolve(dict(BASE, **METHODS[method][1], steps=steps, seed=seed, out=str(out)))
+    cfg = resolve(dict(BASE, **METHODS[method][1], steps=steps, seed=seed, out=str(out), resolution=resolution))
     t0 = time.perf_counter()
     ganforge.train(cfg, progress=False)
     seconds = time.perf_counter() - t0
     x = ganforge.load(out).sample(N_SAMPLES, seed=10_000 + seed)
-    return {"method": method, "seed": seed, "steps": steps, "seconds": seconds, **mode_stats(triple_labels(x))}
+    return {"method": method, "seed": seed, "steps": steps, "resolution": resolution, "seconds": seconds,
+            **mode_stats(triple_labels(x))}
 
 
 def _ms(values: list[float], fmt: str) -> str:
@@ -110,6 +113,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--methods", default="dcgan,pacgan2", help=f"comma-separated: {', '.join(METHODS)}")
     ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--resolution", type=int, default=BASE["resolution"], help="8 (the digits' own) or e.g. 16")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--keep", type=Path, default=None, help="keep run directories under this folder")
@@ -121,10 +125,10 @@ def main() -> None:
         if method not in METHODS:
             raise SystemExit(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
         for seed in (int(s) for s in args.seeds.split(",")):
-            r = run_one(method, args.steps, seed, root)
+            r = run_one(method, args.steps, seed, root, args.resolution)
             results.append(r)
             print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}), flush=True)
-    ref = real_reference(BASE["resolution"])
+    ref = real_reference(args.resolution)
     print("\n" + table(results, ref))
     print(f"\ntotal: {(time.perf_counter() - t0) / 60:.1f} min; {os.cpu_count()} CPUs, load average at the end "
           f"{os.getloadavg()[0]:.1f}; dataset: {len(load_dataset('stacked-digits', DataRequest(resolution=8)))} "
