@@ -8,14 +8,12 @@ classified with confidence >= 0.9, and the share of each predicted digit.
 from __future__ import annotations
 
 import argparse
-import subprocess
+import json
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from digit_judge import fit_judge, judge  # noqa: E402
+from digit_judge import fit_judge, judge, train_as_user  # noqa: E402
 
 import ganforge  # noqa: E402
 
@@ -26,21 +24,15 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=123)
     args, extra = ap.parse_known_args()
-    run = args.run
-    if run is None:
-        run = Path(tempfile.mkdtemp(prefix="ganforge-bench-")) / "run"
-        cmd = ["ganforge", "train", "--out", str(run), *[a for a in extra if a != "--"]]
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True)
-        print(f"command: {' '.join(cmd)}\nwall time: {time.perf_counter() - t0:.1f} s")
+    run = args.run or train_as_user(extra, "ganforge-bench-")
     clf, acc, real_conf = fit_judge()
     r = judge(clf, ganforge.load(run).sample(args.n, seed=args.seed))
     print(f"judge: held-out accuracy {acc:.3f}, real held-out confident share {real_conf:.3f}")
     print(f"generated: confident share {r['confident_frac']:.3f} (target >= 0.75)")
     print("predicted digit shares: " + " ".join(f"{i}:{s:.3f}" for i, s in enumerate(r["class_share"])),
           f"(min {r['class_share'].min():.3f}, target >= 0.04)")
-    log = ganforge.train.__module__ and (run / "metrics.jsonl")
-    speeds = [float(line.split('"Timing/img_per_s": ')[1].split(",")[0]) for line in log.read_text().splitlines()]
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    speeds = [row["Timing/img_per_s"] for row in log if "Timing/img_per_s" in row]
     print(f"training speed: {sum(speeds) / len(speeds):.0f} images/s (mean over log intervals)")
 
 

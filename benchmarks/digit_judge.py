@@ -6,11 +6,27 @@ fitting ganforge's feature extractor. Samples of any resolution are resized to 1
 """
 from __future__ import annotations
 
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ganforge.data import DataRequest, load_dataset
+
+
+def train_as_user(train_args: list[str], prefix: str) -> Path:
+    """Run ``ganforge train --out TMP <train_args>`` in a fresh process, as a user types it, and print the
+    command and its wall time (start-up included); returns the run directory."""
+    run = Path(tempfile.mkdtemp(prefix=prefix)) / "run"
+    cmd = ["ganforge", "train", "--out", str(run), *[a for a in train_args if a != "--"]]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    print(f"command: {' '.join(cmd)}\nwall time: {time.perf_counter() - t0:.1f} s")
+    return run
 
 
 def flat16(images: torch.Tensor) -> np.ndarray:

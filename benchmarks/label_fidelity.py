@@ -9,14 +9,11 @@ every class, training within 5 minutes on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from digit_judge import fit_judge, flat16  # noqa: E402
+from digit_judge import fit_judge, flat16, train_as_user  # noqa: E402
 
 import ganforge  # noqa: E402
 
@@ -28,14 +25,7 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=200)
     ap.add_argument("--seed", type=int, default=123)
     args, extra = ap.parse_known_args()
-    run = args.run
-    if run is None:
-        run = Path(tempfile.mkdtemp(prefix="ganforge-fidelity-")) / "run"
-        cmd = ["ganforge", "train", "--recipe", args.recipe, "--data", "digits", "--out", str(run),
-               *[a for a in extra if a != "--"]]
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True)
-        print(f"command: {' '.join(cmd)}\nwall time: {time.perf_counter() - t0:.1f} s")
+    run = args.run or train_as_user(["--recipe", args.recipe, "--data", "digits", *extra], "ganforge-fidelity-")
     clf, acc, _ = fit_judge()
     g = ganforge.load(run)
     rows = []
