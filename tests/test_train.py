@@ -87,7 +87,8 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tiny):
 def test_checkpoint_files_are_not_pickles(tiny):
     run = ganforge.train(tiny, progress=False)
     ckpt = ck.latest_checkpoint(run)
-    assert sorted(p.name for p in ckpt.iterdir()) == ["state.json", "state.safetensors", "weights.safetensors"]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["manifest.json", "state.json", "state.safetensors",
+                                                     "weights.safetensors"]
     state = ck.load_state(ckpt)
     assert isinstance(state["optimizers"]["D"]["param_groups"][0]["lr"], float)
     assert state["noise_gen"].dtype == torch.uint8

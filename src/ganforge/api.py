@@ -120,5 +120,5 @@ def load(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cp
     nets = ck.split_weights(ck.load_weights(ck.latest_checkpoint(run_dir, checkpoint)))
     name = recipe.generator_name
     G = recipe.nets[name]
-    G.load_state_dict(nets[f"{name}_ema"] if ema and f"{name}_ema" in nets else nets[name])
+    ck.load_into(G, nets.get(f"{name}_ema") if ema and f"{name}_ema" in nets else nets.get(name), name)
     return Generator(recipe, G, spec, run_dir).to(device)

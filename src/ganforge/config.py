@@ -247,7 +247,7 @@ def set_key(cfg: TrainConfig, key: str, value: Any) -> None:
 
 def merge(cfg: TrainConfig, values: dict[str, Any], prefix: str = "") -> None:
     for k, v in values.items():
-        set_key(cfg, prefix + k, v)
+        set_key(cfg, prefix + str(k), v)
 
 
 def parse_set(item: str) -> tuple[str, Any]:
@@ -262,17 +262,46 @@ def parse_set(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few KiB of text
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (no python/* tags, so nothing is executed) without anchors and aliases:
+    a config never needs them, and nested aliases can expand exponentially ("billion laughs")."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            raise ConfigError("uses YAML aliases (*name); ganforge config files do not allow anchors or aliases")
+        return super().compose_node(parent, index)
+
+
+def safe_yaml(text: str, where: str) -> dict[str, Any]:
+    """A YAML mapping of config keys; one-line ConfigError naming ``where`` for anything else."""
+    try:
+        data = yaml.load(text, Loader=_NoAliasLoader) or {}
+    except ConfigError as e:
+        raise ConfigError(f"config file {where!r} {e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {where!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {where!r} must hold a mapping of keys to values")
+    return data
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path).expanduser()
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} does not exist")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {str(p)!r} is {p.stat().st_size} bytes; the limit is {MAX_CONFIG_BYTES}")
+    raw = p.read_bytes()
+    if b"\0" in raw:
+        raise ConfigError(f"config file {str(p)!r} is not a text file (it holds NUL bytes)")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {str(p)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {str(p)!r} must hold a mapping of keys to values")
-    return data
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text") from None
+    return safe_yaml(text, str(p))
 
 
 def preset(recipe: str, data: str) -> dict[str, Any]:

@@ -29,21 +29,53 @@ def default_metrics(data: Dataset) -> list[str]:
     return ["fd", "kid", "prdc"] + (["classes"] if data.name in CLASSIFIER_DATASETS else [])
 
 
+MAX_ARRAY_BYTES = 8 << 30  # an .npy declaring more than this is refused before it is read
+
+
+def read_array(path: Path, what: str, kinds: str = "biuf") -> np.ndarray:
+    """A numeric ``.npy`` array, never unpickled: object, string and structured arrays, damaged
+    files, absurd declared sizes and NaN/Inf values are refused in one line naming the file."""
+    try:
+        with open(path, "rb") as f:  # the header alone says what the file holds, before any data is read
+            fmt = np.lib.format
+            read_header = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+    except (ValueError, OSError, EOFError, TypeError, SyntaxError) as e:  # pickles, garbage, empty files
+        raise GanforgeError(f"{what} {str(path)!r} is not a numeric .npy array ({str(e).splitlines()[0][:120]})") \
+            from None
+    if dtype.kind not in kinds or dtype.fields is not None:
+        raise GanforgeError(f"{what} {str(path)!r} holds {dtype} values; expected a numeric array")
+    nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if nbytes > MAX_ARRAY_BYTES:
+        raise GanforgeError(f"{what} {str(path)!r} declares {nbytes} bytes of data; the limit is {MAX_ARRAY_BYTES}")
+    try:
+        a = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:  # e.g. truncated data
+        raise GanforgeError(f"{what} {str(path)!r} is not a numeric .npy array ({str(e).splitlines()[0][:120]})") \
+            from None
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise GanforgeError(f"{what} {str(path)!r} holds {int((~np.isfinite(a)).sum())} NaN/Inf value(s); "
+                            "expected finite numbers")
+    return a
+
+
 def read_images(path: str | Path) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Samples from ``.npy`` (as ``ganforge sample`` writes, with optional ``.labels.npy``) or a folder."""
     p = Path(path).expanduser()
     if p.suffix.lower() == ".npy":
         if not p.is_file():
             raise GanforgeError(f"--images {str(p)!r} does not exist")
-        try:
-            x = torch.from_numpy(np.load(p, allow_pickle=False)).float()
-        except ValueError as e:
-            raise GanforgeError(f"--images {str(p)!r} is not a numeric .npy array: {e}") from None
-        if x.dim() not in (2, 4):
+        x = torch.from_numpy(read_array(p, "--images").astype(np.float32, copy=False))
+        if x.dim() not in (2, 4) or x.shape[0] < 1:
             raise GanforgeError(f"--images {str(p)!r} has shape {list(x.shape)}; expected [N, C, H, W] images "
                                 "in [0, 1] or [N, D] points")
         labels_path = p.with_suffix(".labels.npy")
-        labels = torch.from_numpy(np.load(labels_path, allow_pickle=False)).long() if labels_path.is_file() else None
+        labels = None
+        if labels_path.is_file():
+            y = read_array(labels_path, "labels", kinds="biu")
+            if y.shape != (len(x),):
+                raise GanforgeError(f"labels {str(labels_path)!r} have shape {list(y.shape)}; expected [{len(x)}]")
+            labels = torch.from_numpy(y.astype(np.int64))
         return x, labels
     if p.is_dir():
         from PIL import Image
@@ -52,9 +84,17 @@ def read_images(path: str | Path) -> tuple[torch.Tensor, torch.Tensor | None]:
 
         found = find_images(p)
         if not found:
-            raise GanforgeError(f"--images {str(p)!r} holds no image (png, jpg, jpeg, webp, bmp)")
-        with Image.open(found[0]) as first:
-            side = min(first.size)  # generated sets are square and of one size
+            raise GanforgeError(f"--images {str(p)!r} holds no image (png, jpg, jpeg, webp, bmp, gif, tif)")
+        side = None
+        for f in found:  # generated sets are square and of one size: the first readable image says which
+            try:
+                with Image.open(f) as first:
+                    side = min(first.size)
+                break
+            except Exception:
+                continue
+        if not side:
+            raise GanforgeError(f"--images {str(p)!r} holds no readable image")
         return load_dataset(f"folder:{p}", DataRequest(resolution=side, split="all")).x, None
     raise GanforgeError(f"--images {str(p)!r}: expected a .npy file or a folder of images")
 

@@ -2,8 +2,13 @@
 
 Layout and choices:
 
-* Files are found recursively; extensions ``.png .jpg .jpeg .webp .bmp`` in any case.
-  Hidden files and folders (name starting with ``.``, e.g. macOS ``._x.png``) are ignored.
+* Files are found recursively; extensions ``.png .jpg .jpeg .webp .bmp .gif .tif .tiff`` in
+  any case. Hidden files and folders (name starting with ``.``, e.g. macOS ``._x.png``) are ignored.
+* Limits (environment variables, read at each load): ``GANFORGE_MAX_IMAGE_PIXELS`` (default
+  64 Mpx: an image declaring more pixels in its header is skipped before it is decoded, so a
+  decompression bomb costs nothing) and ``GANFORGE_MAX_FILES`` (default 1,000,000: a larger
+  folder is refused before anything is decoded).
+* Animated images (GIF, APNG, WebP) contribute their first frame.
 * Labels: when *every* readable image sits inside a first-level subfolder, that subfolder
   is its class (deeper folders count towards their first-level one; ``class_names`` are
   the sorted subfolder names). If any image lies directly in the root, the whole set is
@@ -17,7 +22,9 @@ Layout and choices:
 * Channels: ``req.channels`` if given, else 3 if any image has colour content, else 1.
 * Splits: a user folder has no held-out part, so ``train`` and ``all`` are every image;
   ``test`` is the fixed stratified 20 % of :func:`images.take_split` (a subset of ``train``).
-* Unreadable files are skipped with one warning line.
+* Unreadable files (zero-byte, truncated, corrupt, not an image despite the extension, over
+  the pixel limit) are skipped and listed in one warning line; a folder with fewer than
+  ``MIN_IMAGES`` readable images is refused.
 """
 from __future__ import annotations
 
@@ -34,14 +41,35 @@ from ..errors import DataError
 from .base import DATASETS, DataRequest, Dataset
 from .images import check_resolution, resize, set_channels, take_split
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
-WARN_NAMES = 3  # unreadable files named in the warning; the rest are counted
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+WARN_NAMES = 5  # unreadable files named in the warning; the rest are counted
+MIN_IMAGES = 2  # batch norm needs two samples; fewer readable images is an error
+DEFAULT_MAX_PIXELS = 1 << 26  # 64 Mpx, e.g. 8000 x 8000
+DEFAULT_MAX_FILES = 1_000_000
 MAX_WORKERS = 8  # PIL decoding releases the GIL, so threads scale on many small files
 DECODE_BUDGET = 1 << 25  # float32 values decoded per chunk before resizing (128 MiB)
 
 
+def _limit(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise DataError(f"{name}={raw!r} is not allowed; expected an integer >= 1")
+    return value
+
+
+def max_pixels() -> int:
+    return _limit("GANFORGE_MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS)
+
+
 def find_images(root: Path) -> list[Path]:
-    """Image files under ``root``, recursive, sorted, hidden entries skipped."""
+    """Image files under ``root``, recursive, sorted, hidden entries skipped; at most GANFORGE_MAX_FILES."""
+    limit = _limit("GANFORGE_MAX_FILES", DEFAULT_MAX_FILES)
     found, seen = [], set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -53,6 +81,9 @@ def find_images(root: Path) -> list[Path]:
         for name in filenames:
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
                 found.append(Path(dirpath, name))
+                if len(found) > limit:
+                    raise DataError(f"{root} holds more than {limit} image files; set GANFORGE_MAX_FILES to "
+                                    "allow more, or point at a smaller folder")
     return sorted(found)
 
 
@@ -93,10 +124,18 @@ def box_reduce(a: np.ndarray, factor: int) -> np.ndarray:
     return a.reshape(n, factor, n, factor, c).mean(axis=(1, 3), dtype=np.float32)
 
 
-def decode(path: Path, resolution: int) -> np.ndarray | None:
-    """One file -> square float32 [s, s, 1 or 3] in [0, 1], s < 4 * resolution; None when unreadable."""
+def decode(path: Path, resolution: int, pixel_limit: int | None = None) -> np.ndarray | None:
+    """One file -> square float32 [s, s, 1 or 3] in [0, 1], s < 4 * resolution; None when unreadable.
+
+    The header's declared size is checked against ``pixel_limit`` before any pixel is decoded.
+    """
+    pixel_limit = pixel_limit or max_pixels()
     try:
         with Image.open(path) as img:
+            if img.size[0] * img.size[1] > pixel_limit:
+                return None  # a decompression bomb, or simply larger than allowed
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)  # animated: the first frame
             img.draft(img.mode, (resolution, resolution))  # JPEG: decode big photos at reduced scale
             img = ImageOps.exif_transpose(img)  # phone photos: apply the stored rotation
             factor = max(1, min(img.size) // (2 * resolution))
@@ -129,9 +168,10 @@ def load_images(paths: list[Path], resolution: int) -> list[torch.Tensor | None]
     """Decode on a thread pool in chunks (bounded memory), resize each chunk in batches."""
     chunk = max(16, min(4096, DECODE_BUDGET // (48 * resolution * resolution)))  # s < 4R: <= 48 R^2 values
     out: list[torch.Tensor | None] = []
+    limit = max_pixels()
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, os.cpu_count() or 1)) as pool:
         for start in range(0, len(paths), chunk):
-            arrays = list(pool.map(lambda p: decode(p, resolution), paths[start : start + chunk]))
+            arrays = list(pool.map(lambda p: decode(p, resolution, limit), paths[start : start + chunk]))
             out.extend(resize_all(arrays, resolution))
     return out
 
@@ -149,7 +189,8 @@ def first_level_labels(root: Path, paths: list[Path]) -> tuple[torch.Tensor | No
 def warn_unreadable(root: Path, bad: list[Path]) -> None:
     names = ", ".join(str(p.relative_to(root)) for p in bad[:WARN_NAMES])
     more = f" and {len(bad) - WARN_NAMES} more" if len(bad) > WARN_NAMES else ""
-    console.warn(f"skipped {len(bad)} unreadable image file(s) in {root}: {names}{more}")
+    console.warn(f"skipped {len(bad)} unreadable image file(s) in {root} (empty, truncated, corrupt, not an "
+                 f"image, or over {max_pixels()} pixels): {names}{more}")
 
 
 def resolve_root(arg: str) -> Path:
@@ -173,11 +214,13 @@ def folder(req: DataRequest, arg: str = "") -> Dataset:
     paths = find_images(root)
     loaded = load_images(paths, req.resolution)
     bad = [p for p, x in zip(paths, loaded, strict=True) if x is None]
+    good = [(p, x) for p, x in zip(paths, loaded, strict=True) if x is not None]
+    if len(good) < MIN_IMAGES:
+        found = f"only {len(good)} readable image" if good else "no readable image"
+        raise DataError(f"{found} ({', '.join(sorted(e[1:] for e in IMAGE_EXTENSIONS))}) in {root}, of "
+                        f"{len(paths)} image file(s); at least {MIN_IMAGES} are needed")
     if bad:
         warn_unreadable(root, bad)
-    good = [(p, x) for p, x in zip(paths, loaded, strict=True) if x is not None]
-    if not good:
-        raise DataError(f"no readable image (png, jpg, jpeg, webp, bmp) found in {root}")
     channels = req.channels or (3 if any(x.shape[0] == 3 for _, x in good) else 1)
     x = torch.stack([set_channels(img.unsqueeze(0), channels)[0] for _, img in good])  # [N, C, R, R]
     y, class_names = first_level_labels(root, [p for p, _ in good])

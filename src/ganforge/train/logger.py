@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from ..io import write_text
+
 
 class StatsAccumulator:
     """Sums of per-step statistics kept as device tensors: no host sync until ``flush``."""
@@ -57,19 +59,31 @@ class RunLogger:
             self.tb.add_scalar(k, v, step)
 
     def truncate_after(self, step: int) -> None:
-        """On resume, drop lines logged after the checkpoint so the log matches the weights."""
+        """On resume, drop lines logged after the checkpoint (and a line cut short by a kill) so the
+        log matches the weights."""
         if not self.enabled or not self.path.exists():
             return
-        keep = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        self.path.write_text("".join(line + "\n" for line in keep))
+        keep = [json.dumps(r) for r in _records(self.path) if r.get("step", 0) <= step]
+        write_text(self.path, "".join(line + "\n" for line in keep))
 
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
 
 
+def _records(path: Path) -> list[dict]:
+    """The JSON lines of a log; a line cut short by a kill (or otherwise not a JSON object) is skipped."""
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            out.append(record)
+    return out
+
+
 def read_log(run_dir: Path) -> list[dict]:
     path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return _records(path) if path.exists() else []

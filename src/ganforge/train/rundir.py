@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..config import TrainConfig, from_dict, to_yaml
+from ..config import TrainConfig, from_dict, safe_yaml, to_yaml
 from ..data import DataSpec
 from ..errors import GanforgeError
 from ..io import write_json, write_text
 
 CONFIG_FILE = "config.yaml"
 RUN_FILE = "run.json"  # facts a loader needs without the dataset: data spec, versions
+LOCK_FILE = ".lock"
+RUN_FORMAT = 1  # layout of config.yaml / run.json; runs without the key were written by ganforge 0.1.0 (format 1)
+MAX_META_BYTES = 1 << 20  # config.yaml and run.json are a few KiB; anything larger is not ours
 
 
 def _slug(text: str) -> str:
@@ -31,14 +33,79 @@ def new_run_dir(cfg: TrainConfig) -> Path:
 
 def write_run_files(run_dir: Path, cfg: TrainConfig, spec: DataSpec, extra: dict[str, Any]) -> None:
     write_text(run_dir / CONFIG_FILE, to_yaml(cfg))
-    write_json(run_dir / RUN_FILE, {"data": {"name": spec.name, "kind": spec.kind, "shape": list(spec.shape),
-                                             "class_names": spec.class_names}, **extra})
+    write_json(run_dir / RUN_FILE, {"format": RUN_FORMAT, "data": {"name": spec.name, "kind": spec.kind,
+                                    "shape": list(spec.shape), "class_names": spec.class_names}, **extra})
+
+
+def _read_meta(path: Path) -> str:
+    if path.stat().st_size > MAX_META_BYTES:
+        raise GanforgeError(f"{path} is {path.stat().st_size} bytes; a ganforge {path.name} is under 1 MiB")
+    try:
+        return path.read_text()
+    except UnicodeDecodeError:
+        raise GanforgeError(f"{path} is not a text file; is this a ganforge run directory?") from None
 
 
 def read_run(run_dir: str | Path) -> tuple[Path, TrainConfig, DataSpec]:
+    """The run's config and data spec; runs of a newer format, or damaged metadata, are refused in one line."""
     run_dir = Path(run_dir).expanduser()
     if not (run_dir / CONFIG_FILE).is_file() or not (run_dir / RUN_FILE).is_file():
         raise GanforgeError(f"{str(run_dir)!r} is not a ganforge run directory (no {CONFIG_FILE} / {RUN_FILE})")
-    cfg = from_dict(yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {})
-    d = json.loads((run_dir / RUN_FILE).read_text())["data"]
-    return run_dir, cfg, DataSpec(d["name"], d["kind"], tuple(d["shape"]), list(d["class_names"]))
+    try:
+        meta = json.loads(_read_meta(run_dir / RUN_FILE))
+        fmt, version = int(meta.get("format", 1)), meta.get("ganforge", "unknown")
+        d = meta["data"]
+        spec = DataSpec(str(d["name"]), str(d["kind"]), tuple(int(s) for s in d["shape"]),
+                        [str(c) for c in d["class_names"]])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise GanforgeError(f"{run_dir / RUN_FILE} is damaged or not a ganforge run file") from None
+    from .. import __version__
+
+    if fmt > RUN_FORMAT:
+        raise GanforgeError(f"{run_dir} was written by ganforge {version} (run format {fmt}); this ganforge "
+                            f"{__version__} reads run formats up to {RUN_FORMAT}: upgrade ganforge to use it")
+    values = safe_yaml(_read_meta(run_dir / CONFIG_FILE), str(run_dir / CONFIG_FILE))
+    try:
+        cfg = from_dict(values)
+    except GanforgeError as e:
+        raise GanforgeError(f"{run_dir / CONFIG_FILE} (written by ganforge {version}) cannot be read by ganforge "
+                            f"{__version__}: {e}") from None
+    return run_dir, cfg, spec
+
+
+class RunLock:
+    """An exclusive lock on a run directory for the lifetime of one training process.
+
+    ``flock`` on ``RUN/.lock``: released by the kernel when the process dies, however it dies
+    (``kill -9`` included), so a stale lock never blocks a resume. A second process pointed at
+    the same directory is refused with the first one's pid.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path, self.fd = Path(run_dir) / LOCK_FILE, None
+
+    def acquire(self) -> RunLock:
+        if self.fd is not None:
+            return self
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no advisory lock
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise GanforgeError(f"run directory {self.path.parent} is in use by another ganforge process "
+                                f"(pid {holder}); wait for it to finish or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None

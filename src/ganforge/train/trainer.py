@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from .. import __version__
 from ..config import TrainConfig
 from ..console import info, warn
 from ..data import DataRequest, Dataset, InfiniteSampler, load_dataset
-from ..errors import ConfigError, TrainingDiverged
+from ..errors import ConfigError, GanforgeError, TrainingDiverged
 from ..recipes import Recipe, StepContext, build_recipe, lr_factor
 from . import checkpoint as ck
 from .distributed import DistInfo, average_gradients, broadcast_module, init_distributed, shutdown
@@ -29,7 +31,7 @@ from .health import HealthMonitor, mean_pairwise_distance
 from .logger import RunLogger, StatsAccumulator, read_log
 from .progress import TrainProgress
 from .report import write_report
-from .rundir import new_run_dir, write_run_files
+from .rundir import RunLock, new_run_dir, write_run_files
 from .visuals import save_loss_plot
 
 GRID_SAMPLES = 64
@@ -108,6 +110,8 @@ class Trainer:
         self.health = HealthMonitor(cfg.health, float(mean_pairwise_distance(real)))
         self.health_checks = 0
         self.best_value: float | None = None
+        self.stop_signal: str | None = None  # set by SIGTERM / SIGINT: checkpoint and exit cleanly
+        self.lock = RunLock(self.run_dir)
 
     # ---------------------------------------------------------------- setup helpers
     def _amp_dtype(self) -> torch.dtype | None:
@@ -148,6 +152,9 @@ class Trainer:
         return ck.save_checkpoint(self.run_dir, self.state.step, self.weights(), state, self.cfg.keep_checkpoints)
 
     def resume(self) -> None:
+        if not list((self.run_dir / "checkpoints").glob("step-*")):  # killed before its first checkpoint
+            info(f"{self.run_dir} has no checkpoint yet; starting it from step 0 with its saved config")
+            return
         self.load(ck.latest_checkpoint(self.run_dir))
         self.logger.truncate_after(self.state.step)
         if (self.run_dir / "checkpoints" / "best.json").is_file():
@@ -158,10 +165,10 @@ class Trainer:
         """Restore every bit of training state from a checkpoint."""
         nets = ck.split_weights(ck.load_weights(path))
         for name, net in self.recipe.nets.items():
-            net.load_state_dict(nets[name])
+            ck.load_into(net, nets.get(name), name)
         if self.ema is not None:
             name = self.recipe.generator_name
-            self.ema.model.load_state_dict(nets.get(f"{name}_ema", nets[name]))
+            ck.load_into(self.ema.model, nets.get(f"{name}_ema", nets.get(name)), f"{name}_ema")
         state = ck.load_state(path)
         self.state = TrainState(**state["counters"])
         for k, o in self.optimizers.items():
@@ -263,6 +270,45 @@ class Trainer:
 
     # ---------------------------------------------------------------- the loop
     def fit(self) -> Path:
+        """Train to ``cfg.steps``; SIGTERM or SIGINT (cluster pre-emption, Ctrl-C) stops at the next
+        step boundary with a checkpoint and returns normally (every rank at the same step)."""
+        if self.dist.is_main:
+            self.lock.acquire()
+        handlers = self._install_signal_handlers()
+        try:
+            return self._fit()
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            self.lock.release()
+
+    def _install_signal_handlers(self) -> dict[int, object]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+
+        def request_stop(signum: int, frame: object) -> None:
+            if self.stop_signal is not None and signum == signal.SIGINT:  # a second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            self.stop_signal = signal.Signals(signum).name
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, request_stop)
+        return previous
+
+    def _stop_requested(self) -> bool:
+        """True on every rank as soon as any rank got a stop signal (one tiny all-reduce per step)."""
+        if not self.dist.enabled:
+            return self.stop_signal is not None
+        import torch.distributed as dist
+
+        flag = torch.tensor([1.0 if self.stop_signal else 0.0], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        if flag.item() and self.stop_signal is None:
+            self.stop_signal = "a signal to another rank"
+        return bool(flag.item())
+
+    def _fit(self) -> Path:
         cfg = self.cfg
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -285,11 +331,23 @@ class Trainer:
                     except TrainingDiverged as e:
                         self.rollback(e)
                         progress.progress.update(progress.task, completed=self.state.step)
+                    if self._stop_requested():
+                        break
         except KeyboardInterrupt:
             warn(f"interrupted at step {self.state.step}; saving a checkpoint to resume from")
             self._check_pending()
             self.save()
             raise
+        if self.state.step < cfg.steps:  # stopped by a signal
+            self.state.seconds = time.perf_counter() - self.clock.start
+            self._check_pending()
+            self.save()
+            if self.dist.is_main:
+                warn(f"stopped by {self.stop_signal} at step {self.state.step}; checkpoint saved, continue with: "
+                     f"ganforge train --resume {self.run_dir}")
+            self.logger.close()
+            shutdown(self.dist)
+            return self.run_dir
         self.state.seconds = time.perf_counter() - self.clock.start
         self.save()
         self.write_samples(final=True)
@@ -368,6 +426,12 @@ class Clock:
 def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True) -> Path:
     """Train ``cfg`` (or continue the run in ``resume``) and return the run directory."""
     trainer = Trainer(cfg, Path(resume).expanduser() if resume else None, progress)
-    if resume:
-        trainer.resume()
-    return trainer.fit()
+    try:
+        if resume:
+            trainer.lock.acquire()  # before the log is truncated: a live run keeps its log
+            trainer.resume()
+        return trainer.fit()
+    except OSError as e:  # disk full, read-only or vanished run directory while writing logs or pictures
+        where = e.filename or trainer.run_dir
+        raise GanforgeError(f"cannot write {where}: {e.strerror or e}; the last complete checkpoint in "
+                            f"{trainer.run_dir} is kept (resume with --resume once the disk has room)") from None
