@@ -65,7 +65,8 @@ def table(rows: list[dict]) -> str:
     lines = [head, "|" + " --- |" * (len(COLUMNS) + 4)]
     for r in rows:
         vals = " | ".join(f"{r[c]:.3f}" if c != "wall_s" else f"{r[c]:.0f}" for c in COLUMNS)
-        lines.append(f"| {r['candidate']} | {r['seed']} | {vals} | {r['rarest_digit']} | {'yes' if meets(r) else 'no'} |")
+        ok = "yes" if meets(r) else "no"
+        lines.append(f"| {r['candidate']} | {r['seed']} | {vals} | {r['rarest_digit']} | {ok} |")
     by: dict[str, list[dict]] = {}
     for r in rows:
         by.setdefault(r["candidate"], []).append(r)

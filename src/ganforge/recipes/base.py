@@ -33,12 +33,31 @@ class StepContext:
     """
 
     def __init__(self, step: int, batch_size: int, real: Callable[[], tuple[Tensor, Tensor | None]],
-                 gen: torch.Generator) -> None:
+                 gen: torch.Generator, rank: int = 0, world_size: int = 1) -> None:
         self.step = step
         self.batch_size = batch_size  # per process
         self.real = real
         self.gen = gen  # the trainer's generator on the device: all randomness of a step comes from it
+        self.rank, self.world_size = rank, world_size
         self.cache: dict[str, Tensor] = {}
+
+    # Under DDP every rank's generator is in the same state: per-sample randomness is drawn for
+    # the global batch and each rank keeps its slice, so W processes with batch B/W draw exactly
+    # what one process with batch B draws (and the saved generator state is every rank's).
+    def local(self, t: Tensor) -> Tensor:
+        """This rank's slice of a tensor drawn for the global batch ``[W * n, ...]`` -> ``[n, ...]``."""
+        if self.world_size == 1:
+            return t
+        n = len(t) // self.world_size
+        return t[self.rank * n : (self.rank + 1) * n]
+
+    def globalize(self, x: Tensor) -> Tensor:
+        """A local batch placed at this rank's slice of a zero global batch (for per-sample random ops)."""
+        if self.world_size == 1:
+            return x
+        pad = [torch.zeros_like(x)] * self.world_size
+        pad[self.rank] = x
+        return torch.cat(pad)
 
     def noise(self, shape: tuple[int, ...]) -> Tensor:
         """N(0, 1) on the device."""

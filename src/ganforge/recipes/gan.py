@@ -74,7 +74,7 @@ class GANRecipe(Recipe):
                   D: Critic | None = None) -> tuple[Tensor, Tensor | None]:
         """D's view of a batch ``[N, ...]`` (augmented when configured, then packed): logits
         ``[N / pack]`` and, for a D with a class head (AC-GAN, InfoGAN), class logits ``[N, K]``."""
-        x = diff_augment(x, self.augment, ctx.gen) if self.augment else x
+        x = ctx.local(diff_augment(ctx.globalize(x), self.augment, ctx.gen)) if self.augment else x
         D = self.nets["D"] if D is None else D
         out = D(x, labels) if self.conditional else D(pack(x, self.cfg.reg.pack))
         return out if isinstance(out, tuple) else (out, None)
@@ -148,7 +148,7 @@ class GANRecipe(Recipe):
         return torch.cat([F.one_hot(code, k).to(z.dtype) * k**0.5, z], 1)  # [n, k + z_dim]
 
     def train_latent(self, ctx: StepContext, n: int) -> Tensor:
-        return self._latent(n, ctx.gen, ctx.gen.device)
+        return ctx.local(self._latent(n * ctx.world_size, ctx.gen, ctx.gen.device))
 
     def latent(self, n: int, gen: torch.Generator | None, device: torch.device,
                truncation: float | None = None) -> Tensor:
@@ -179,7 +179,7 @@ class GANRecipe(Recipe):
             stats["Loss/D/class"] = cls.detach()
         D, coords = self.critic(ctx, labels)
         if reg.gp:
-            eps = torch.rand(len(real), generator=ctx.gen, device=ctx.gen.device)
+            eps = ctx.local(torch.rand(len(real) * ctx.world_size, generator=ctx.gen, device=ctx.gen.device))
             gp = gradient_penalty(D, coords(real), coords(fake), eps)
             loss = loss + reg.gp * gp
             stats["Loss/D/gp"] = gp.detach()

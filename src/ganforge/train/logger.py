@@ -25,12 +25,19 @@ class StatsAccumulator:
             self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
             self.counts[k] = self.counts.get(k, 0) + 1
 
-    def flush(self) -> dict[str, float]:
-        """Means since the last flush (one device->host transfer)."""
+    def flush(self, world_size: int = 1) -> dict[str, float]:
+        """Means since the last flush (one device->host transfer); under DDP (``world_size`` > 1)
+        averaged over ranks with one all-reduce, so the log describes the global batch."""
         if not self.sums:
             return {}
-        keys = list(self.sums)
-        values = torch.stack([self.sums[k] for k in keys]).cpu().tolist()
+        keys = sorted(self.sums)  # the same order on every rank
+        stacked = torch.stack([self.sums[k] for k in keys])
+        if world_size > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(stacked)
+            stacked /= world_size
+        values = stacked.cpu().tolist()
         out = {k: v / self.counts[k] for k, v in zip(keys, values)}
         self.sums.clear()
         self.counts.clear()

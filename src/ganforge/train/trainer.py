@@ -94,8 +94,9 @@ class Trainer:
         # Data lives on the device in model space; a batch is an index.
         self.x = self.data.to_model(self.data.x).to(self.device)
         self.y = None if self.data.y is None else self.data.y.to(self.device)
-        self.sampler = InfiniteSampler(len(self.data), self.batch, seed=cfg.seed * 1000 + self.dist.rank)
-        self.noise_gen = torch.Generator(self.device).manual_seed(cfg.seed * 1000 + 7 + self.dist.rank)
+        # one global batch order and one noise stream on every rank; each rank takes its slice
+        self.sampler = InfiniteSampler(len(self.data), cfg.batch_size, seed=cfg.seed * 1000)
+        self.noise_gen = torch.Generator(self.device).manual_seed(cfg.seed * 1000 + 7)
         grid_gen = torch.Generator(self.device).manual_seed(cfg.seed)
         self.grid_labels = self._grid_labels()
         self.grid_z_gen_state = grid_gen.get_state()
@@ -204,7 +205,8 @@ class Trainer:
 
     # ---------------------------------------------------------------- one step
     def _real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        idx = self.sampler.next().to(self.device)
+        r = self.dist.rank
+        idx = self.sampler.next()[r * self.batch : (r + 1) * self.batch].to(self.device)
         return self.x[idx], None if self.y is None else self.y[idx]
 
     def train_step(self) -> None:
@@ -213,7 +215,7 @@ class Trainer:
         for k, o in self.optimizers.items():
             for g, base in zip(o.param_groups, self.base_lrs[k]):
                 g["lr"] = base * f
-        ctx = StepContext(step, self.batch, self._real, self.noise_gen)
+        ctx = StepContext(step, self.batch, self._real, self.noise_gen, self.dist.rank, self.dist.world_size)
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
                     else contextlib.nullcontext())
         for phase in self.phases:
@@ -366,7 +368,7 @@ class Trainer:
         cfg, step = self.cfg, self.state.step
         if step % cfg.log_every == 0 or step == cfg.steps:
             now = time.perf_counter()
-            values = self.stats.flush()
+            values = self.stats.flush(self.dist.world_size)
             bad = [k for k, v in values.items() if not math.isfinite(v)]
             if bad:
                 raise TrainingDiverged(self._diverged_message(bad[0]))
