@@ -62,7 +62,7 @@ def _equal(x, y) -> bool:
 
 def log_steps_and_losses(run: Path) -> list[tuple[int, float, float]]:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [(r["step"], r["Loss/D"], r["Loss/G"]) for r in rows]
+    return [(r["step"], r["Loss/D"], r["Loss/G"]) for r in rows if "Loss/D" in r]
 
 
 def kill_loop(workdir: Path, kills: int, steps: int, seed: int, max_delay: float = 6.0,
@@ -105,7 +105,8 @@ def kill_loop(workdir: Path, kills: int, steps: int, seed: int, max_delay: float
                 status = f"UNLOADABLE: {e}"
         if verbose:
             print(f"kill {landed:>2} after {delay:4.1f} s -> {status}", flush=True)
-    proc = subprocess.run(train_cmd(run, steps, seed, True), capture_output=True, text=True)
+    resume = (run / "config.yaml").is_file() and (run / "run.json").is_file()
+    proc = subprocess.run(train_cmd(run, steps, seed, resume), capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"the final resume failed: {proc.stderr.strip().splitlines()[-1:]}")
     final_ok = same_checkpoint(ck.latest_checkpoint(run), ck.latest_checkpoint(reference))

@@ -4,7 +4,7 @@ import torch
 torch.set_num_threads(1)  # tiny tensors: threads cost more than they give
 
 
-TINY = {"resolution": 8, "batch_size": 8, "net.width": 8, "net.z_dim": 8, "steps": 4, "log_every": 2,
+TINY = {"recipe": "dcgan", "resolution": 8, "batch_size": 8, "net.width": 8, "net.z_dim": 8, "steps": 4, "log_every": 2,
         "sample_every": 2, "checkpoint_every": 2,
         "net.z_discrete": 0, "reg.info": 0.0, "reg.mbstd": 0}  # a plain DCGAN, not the digits preset
 
@@ -13,3 +13,10 @@ TINY = {"resolution": 8, "batch_size": 8, "net.width": 8, "net.z_dim": 8, "steps
 def tiny(tmp_path):
     """A tiny DCGAN-on-digits config dict writing into a temp run dir."""
     return dict(TINY, out=str(tmp_path / "run"))
+
+
+def loss_log(run_dir) -> list[dict]:
+    """The training-interval lines of a run's metrics.jsonl (without the ``Metrics/*`` measurement lines)."""
+    from ganforge.train.logger import read_log
+
+    return [r for r in read_log(run_dir) if "Loss/D" in r]

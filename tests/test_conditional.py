@@ -36,7 +36,10 @@ def test_acgan_logs_its_class_loss(runs):
     import json
 
     log = [json.loads(x) for x in (runs["acgan"] / "metrics.jsonl").read_text().splitlines()]
-    assert "Loss/D/class" in log[-1] and "Loss/G/class" in log[-1]
+    losses = [r for r in log if "Loss/D" in r][-1]
+    assert "Loss/D/class" in losses and "Loss/G/class" in losses
+    final = log[-1]  # measured at the end of training for the report
+    assert {"Metrics/fd", "Metrics/recall", "Metrics/coverage", "Metrics/label_agreement"} <= set(final)
 
 
 def test_conditional_grid_has_one_row_per_class(runs):
@@ -75,7 +78,7 @@ def test_synthesize_writes_a_labelled_folder_with_provenance(capsys, runs, tmp_p
 
 
 def test_synthesize_and_label_errors(capsys, tmp_path):
-    run = ganforge.train(dict(TINY, out=str(tmp_path / "dc")), progress=False)
+    run = ganforge.train(dict(TINY, recipe="dcgan", out=str(tmp_path / "dc")), progress=False)
     assert main(["synthesize", str(run), "--per-class", "2", "--out", str(tmp_path / "s")]) == 2
     assert "needs a conditional run" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="needs labelled data"):
@@ -97,9 +100,11 @@ def test_conditional_on_2d_points_with_labels(tmp_path):
 def test_infogan_code_head_trains(tmp_path):
     import json
 
-    run = ganforge.train(dict(TINY, **{"net.z_discrete": 4, "reg.info": 1.0}, out=str(tmp_path / "i")),
-                         progress=False)
+    info = {"recipe": "dcgan", "net.z_discrete": 4, "reg.info": 1.0}
+    run = ganforge.train(dict(TINY, **info, out=str(tmp_path / "i")), progress=False)
     log = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert log[-1]["Loss/G/class"] > 0
+    assert [r for r in log if "Loss/G" in r][-1]["Loss/G/class"] > 0
     with pytest.raises(ConfigError, match="needs a categorical code"):
-        ganforge.train(dict(TINY, **{"reg.info": 1.0, "net.z_discrete": 0}, out=str(tmp_path / "j")), progress=False)
+        ganforge.train({**TINY, **info, "net.z_discrete": 0, "out": str(tmp_path / "j")}, progress=False)
+    with pytest.raises(ConfigError, match="reg.info=1.0 .* unconditional recipes"):
+        ganforge.train({**TINY, **info, "recipe": "cgan", "out": str(tmp_path / "k")}, progress=False)

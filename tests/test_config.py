@@ -4,9 +4,12 @@ from ganforge.config import TrainConfig, parse_set, resolve, to_yaml
 from ganforge.errors import ConfigError
 
 
-def test_defaults_resolve_to_dcgan_on_digits():
+def test_defaults_resolve_to_the_conditional_dcgan_on_digits():
     cfg = resolve()
-    assert cfg.recipe == "dcgan" and cfg.data == "digits"
+    assert cfg.recipe == "cgan" and cfg.data == "digits" and cfg.steps == 3000 and cfg.net.width == 32
+    assert resolve(flags={"data": "faces100"}).recipe == "dcgan"  # unlabelled sets stay unconditional
+    old = resolve(flags={"recipe": "dcgan"})  # the former default, by name
+    assert old.net.z_discrete == 12 and old.reg.info == 1.0 and old.reg.mbstd == 4
 
 
 def test_2d_data_defaults_to_vanilla():

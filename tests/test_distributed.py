@@ -55,7 +55,7 @@ def _losses(run):
     import json
 
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return torch.tensor([[r["Loss/D"], r["Loss/G"]] for r in rows])
+    return torch.tensor([[r["Loss/D"], r["Loss/G"]] for r in rows if "Loss/D" in r])
 
 
 # recipe config, max |loss difference| over the 30-step curve. Measured: 2e-7 without batch norm

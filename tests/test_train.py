@@ -2,12 +2,14 @@ import json
 
 import pytest
 import torch
+from conftest import loss_log
 
 import ganforge
 from ganforge.config import resolve
 from ganforge.errors import TrainingDiverged
 from ganforge.losses import AdversarialLoss
 from ganforge.train import checkpoint as ck
+from ganforge.train.logger import read_log
 from ganforge.train.trainer import Trainer
 
 
@@ -22,8 +24,13 @@ def test_dcgan_trains_and_writes_a_complete_run_dir(tiny):
         assert (run / name).is_file(), name
     assert list((run / "tensorboard").iterdir())
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == [2, 4]
+    assert [r["step"] for r in records] == [2, 4, 4]  # two log intervals, then the final measurement
     assert {"Loss/D", "Loss/G", "D/accuracy", "Timing/img_per_s", "Progress/kimg"} <= set(records[0])
+    assert {"Metrics/fd", "Metrics/precision", "Metrics/recall", "Metrics/coverage"} <= set(records[-1])
+    report = (run / "report.md").read_text()
+    for measure in ("fd (lower is better)", "precision (quality)", "recall (diversity)", "coverage (diversity)",
+                    "1000 samples (EMA generator) against 1437 of the digits (train split), features: digits"):
+        assert measure in report
     w = weights_of(run)
     assert any(k.startswith("G_ema.") for k in w) and any(k.startswith("D.") for k in w)
     assert json.loads((run / "checkpoints/latest.json").read_text())["step"] == 4
@@ -61,8 +68,7 @@ def test_resume_is_exact(tmp_path):
     assert sa["counters"]["step"] == sb["counters"]["step"] == 8
     for k in sa["optimizers"]["G"]["state"]:
         assert torch.equal(sa["optimizers"]["G"]["state"][k]["exp_avg"], sb["optimizers"]["G"]["state"][k]["exp_avg"])
-    log_b = [json.loads(x)["Loss/G"] for x in (resumed / "metrics.jsonl").read_text().splitlines()]
-    log_a = [json.loads(x)["Loss/G"] for x in (straight / "metrics.jsonl").read_text().splitlines()]
+    log_b, log_a = [r["Loss/G"] for r in loss_log(resumed)], [r["Loss/G"] for r in loss_log(straight)]
     assert log_a == log_b  # the loss curve is reproduced too
 
 
@@ -104,7 +110,7 @@ def test_huge_learning_rate_triggers_rollbacks_then_gives_up(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "rolled back to step 0, learning rates x0.5 (retry 1/2)" in err
     assert "learning rates x0.25 (retry 2/2)" in err
-    log = [json.loads(x) for x in (trainer.run_dir / "metrics.jsonl").read_text().splitlines()]
+    log = read_log(trainer.run_dir)
     assert [r["Health/lr_scale"] for r in log if "Health/lr_scale" in r] == [0.5, 0.25]
 
 
@@ -132,7 +138,7 @@ def test_constant_generator_triggers_the_collapse_warning(tiny, capsys):
     forward = G.forward
     G.forward = lambda z: forward(torch.zeros_like(z))  # every latent gives the same image
     run = trainer.fit()
-    log = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    log = loss_log(run)
     assert all(r["Health/collapse"] == 1.0 and r["Health/diversity"] < 1e-6 for r in log)
     assert "collapse in 2/2 checks" in (run / "report.md").read_text()
     assert "collapse in 2/2 checks" in capsys.readouterr().err

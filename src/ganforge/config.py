@@ -80,6 +80,7 @@ class EvalConfig:
     metrics: str = ""  # comma-separated; empty: the data's defaults (fd,kid,prdc[,classes] or modes,fd)
     n: int = 2000  # generated samples per evaluation
     best: str = "fd"  # result key that picks checkpoints/best (fd, kid_mean, hq_frac, class_confident, ...)
+    final_n: int = 1000  # samples measured at the end of training for report.md (fd, prdc, ...); 0: skip
 
 
 @dataclass
@@ -160,6 +161,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "health.nan_lr_factor": (lambda v: 0 < v < 1, "a number in (0, 1)"),
     "eval.every": (lambda v: v >= 0, "an integer >= 0 (0: no evaluation during training)"),
     "eval.n": (lambda v: v >= 2, "an integer >= 2"),
+    "eval.final_n": (lambda v: v == 0 or v >= 10, "0 (skip) or an integer >= 10"),
     "eval.best": (lambda v: v in RESULT_KEYS, "one of " + ", ".join(sorted(RESULT_KEYS))),
     "log_every": (lambda v: v >= 1, "an integer >= 1"),
     "sample_every": (lambda v: v >= 1, "an integer >= 1"),

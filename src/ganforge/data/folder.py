@@ -43,7 +43,7 @@ from .images import check_resolution, resize, set_channels, take_split
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 WARN_NAMES = 5  # unreadable files named in the warning; the rest are counted
-MIN_IMAGES = 2  # batch norm needs two samples; fewer readable images is an error
+MIN_IMAGES = 1  # fewer readable images than this is an error
 DEFAULT_MAX_PIXELS = 1 << 26  # 64 Mpx, e.g. 8000 x 8000
 DEFAULT_MAX_FILES = 1_000_000
 MAX_WORKERS = 8  # PIL decoding releases the GIL, so threads scale on many small files

@@ -45,6 +45,9 @@ class GANRecipe(Recipe):
             raise ConfigError(f"augment={cfg.augment!r} needs image data; {self.data.name!r} is 2D points")
         if cfg.batch_size % reg.pack:
             raise ConfigError(f"batch_size={cfg.batch_size} must be divisible by reg.pack={reg.pack}")
+        if reg.info and self.conditional:
+            raise ConfigError(f"reg.info={reg.info} (InfoGAN's code head) is for unconditional recipes (dcgan, "
+                              f"vanilla); {cfg.recipe} is conditioned on labels already: set reg.info=0")
         if reg.info and cfg.net.z_discrete < 2:
             raise ConfigError(f"reg.info={reg.info} needs a categorical code: set net.z_discrete >= 2")
         if (reg.info or self.conditional) and (reg.pack > 1 or reg.unroll):

@@ -8,9 +8,28 @@ from ..data import Dataset
 from ..io import write_text
 
 
+FINAL_KEYS = [("fd", "fd (lower is better)"), ("precision", "precision (quality)"),
+              ("recall", "recall (diversity)"), ("density", "density"), ("coverage", "coverage (diversity)"),
+              ("class_confident", "confident under the digits classifier"), ("classes_present", "classes present"),
+              ("label_agreement", "label agreement (conditional)"), ("modes", "modes captured"),
+              ("hq_frac", "high-quality fraction"), ("reverse_kl", "reverse KL of modes")]
+
+
+def final_metrics_lines(final: dict | None) -> list[str]:
+    if not final:
+        return []
+    p = final["protocol"]
+    rows = [f"| {label} | {final[k]:.4g} |" for k, label in FINAL_KEYS if k in final]
+    card = (f"{p['n_fake']} samples (EMA generator) against {p['n_real']} of the {p['reference']}, "
+            f"features: {p.get('extractor', '-')}, seed {p['seed']}, ganforge {p['ganforge_version']}")
+    return ["## Quality and diversity at the end of training", "", "| measure | value |", "| --- | --- |", *rows,
+            "", f"Protocol: {card}. Recall and coverage say how much of the data the samples cover; "
+            "precision and density how much of the samples look like data.", ""]
+
+
 def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], data: Dataset, world: int,
-                 health: str) -> None:
-    last = records[-1] if records else {}
+                 health: str, final: dict | None = None) -> None:
+    last = next((r for r in reversed(records) if any(k.startswith("Loss/") for k in r)), {})
     speed = [r["Timing/img_per_s"] for r in records if isinstance(r.get("Timing/img_per_s"), float)]
     lines = [
         f"# {run_dir.name}",
@@ -22,6 +41,7 @@ def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], da
         "- final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("Loss/")),
         f"- {health}",
         "",
+        *final_metrics_lines(final),
         "## Samples (EMA generator, fixed latents)" if cfg.ema.enabled else "## Samples (fixed latents)",
         "",
         "![final samples](samples/final.png)",

@@ -111,6 +111,7 @@ class Trainer:
         self.health = HealthMonitor(cfg.health, float(mean_pairwise_distance(real)))
         self.health_checks = 0
         self.best_value: float | None = None
+        self.last_eval: tuple[int, dict] | None = None  # (step, result) of the latest evaluate()
         self.stop_signal: str | None = None  # set by SIGTERM / SIGINT: checkpoint and exit cleanly
         self.lock = RunLock(self.run_dir)
 
@@ -354,11 +355,12 @@ class Trainer:
         self.save()
         self.write_samples(final=True)
         if self.dist.is_main:
+            final = self.final_metrics()
             records = read_log(self.run_dir)
             save_loss_plot(records, self.run_dir / "losses.png")
             summary = self.health.summary(self.health_checks)
             info(summary)
-            write_report(self.run_dir, cfg, self.state, records, self.data, self.dist.world_size, summary)
+            write_report(self.run_dir, cfg, self.state, records, self.data, self.dist.world_size, summary, final)
         self.logger.close()
         shutdown(self.dist)
         return self.run_dir
@@ -388,23 +390,44 @@ class Trainer:
             self._check_pending()
             self.save()
 
+    def measure(self, n: int, names: list[str]) -> dict:
+        """Metrics of ``n`` samples of the (EMA) generator against the training data, logged as ``Metrics/*``."""
+        from ..api import Generator
+        from ..metrics import evaluate_samples
+
+        G = self.ema.model if self.ema is not None else self.recipe.nets[self.recipe.generator_name]
+        was_training = G.training
+        fake, labels = Generator(self.recipe, G, self.data.spec(), self.run_dir).draw(n, self.cfg.seed + 99)
+        G.train(was_training)
+        result = evaluate_samples(fake, self.data, names, seed=self.cfg.seed, requested_labels=labels)
+        self.logger.log(self.state.step, {f"Metrics/{k}": float(v) for k, v in result.items()
+                                          if isinstance(v, (int, float))})
+        return result
+
+    def final_metrics(self) -> dict | None:
+        """Quality and diversity at the end of training, for the report: fd and precision / recall /
+        density / coverage (and the classifier's view where the data has one; modes for mixtures)."""
+        from ..evaluation import default_metrics
+
+        if self.last_eval is not None and self.last_eval[0] == self.state.step:  # eval.every just measured
+            return self.last_eval[1]
+        if not self.cfg.eval.final_n:
+            return None
+        names = [m for m in default_metrics(self.data) if m != "kid"]
+        if "modes" not in names and "prdc" not in names:
+            names.append("prdc")
+        return self.measure(self.cfg.eval.final_n, names)
+
     def evaluate(self) -> None:
         """Metrics of the (EMA) generator against the training data; keeps checkpoints/best."""
         if not self.dist.is_main:
             return
-        from ..api import Generator
         from ..evaluation import default_metrics, is_better
-        from ..metrics import evaluate_samples
 
         e = self.cfg.eval
-        G = self.ema.model if self.ema is not None else self.recipe.nets[self.recipe.generator_name]
-        was_training = G.training
-        fake, labels = Generator(self.recipe, G, self.data.spec(), self.run_dir).draw(e.n, self.cfg.seed + 99)
-        G.train(was_training)
         names = [m for m in e.metrics.split(",") if m.strip()] or default_metrics(self.data)
-        result = evaluate_samples(fake, self.data, names, seed=self.cfg.seed, requested_labels=labels)
-        values = {f"Metrics/{k}": float(v) for k, v in result.items() if isinstance(v, (int, float))}
-        self.logger.log(self.state.step, values)
+        result = self.measure(e.n, names)
+        self.last_eval = (self.state.step, result)
         value = result.get(e.best)
         if value is not None and is_better(e.best, float(value), self.best_value):
             self.best_value = float(value)
