@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
+from . import drawing
 from .config import TrainConfig, resolve
 from .data import DATASETS, DataSpec
-from .errors import GanforgeError
 from .recipes import RECIPES, Recipe, build_recipe
 from .train import checkpoint as ck
 from .train.rundir import read_run
@@ -61,7 +61,6 @@ class Generator:
         self.net.to(device)
         return self
 
-    @torch.no_grad()
     def sample(self, n: int, seed: int | None = None, labels: torch.Tensor | int | None = None,
                truncation: float | None = None, batch_size: int = 500) -> torch.Tensor:
         """``n`` samples in data space: images [n, C, H, W] in [0, 1] or points [n, D].
@@ -69,46 +68,20 @@ class Generator:
         ``seed`` makes the draw reproducible; ``labels`` (an int or [n] tensor) picks classes
         for conditional generators, which otherwise draw classes uniformly.
         """
-        if n < 1:
-            raise GanforgeError(f"n={n} is not allowed; expected an integer >= 1")
-        gen = torch.Generator(self.device)
-        gen.manual_seed(seed if seed is not None else int(torch.randint(2**62, ()).item()))
-        labels = self.labels_for(n, labels, gen)
-        z = self.recipe.latent(n, gen, self.device, truncation)
-        return self.synthesize(z, labels, batch_size)
+        return drawing.sample(self.recipe, self.net, self.spec, n, seed, labels, truncation, batch_size)
 
-    @torch.no_grad()
     def synthesize(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 500) -> torch.Tensor:
         """Samples in data space from given latents (for interpolation and latent exploration)."""
-        out = []
-        for i in range(0, len(z), batch_size):
-            part = None if labels is None else labels[i : i + batch_size]
-            x = self.recipe.generate(self.net, z[i : i + batch_size].to(self.device), labels=part)
-            out.append(self.spec.from_model(x.float()).cpu())
-        return torch.cat(out)
+        return drawing.synthesize(self.recipe, self.net, self.spec, z, labels, batch_size)
 
     def draw(self, n: int, seed: int, label: torch.Tensor | int | None = None,
              truncation: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``n`` samples and the labels they were drawn for (None when unconditional)."""
-        gen = torch.Generator(self.device).manual_seed(seed)
-        labels = self.labels_for(n, label, gen)
-        return self.sample(n, seed=seed, labels=labels, truncation=truncation), labels
+        return drawing.draw(self.recipe, self.net, self.spec, n, seed, label, truncation)
 
     def labels_for(self, n: int, labels: torch.Tensor | int | None, gen: torch.Generator) -> torch.Tensor | None:
         """The labels a draw of ``n`` will use: as given, or uniform over classes; None if unconditional."""
-        if not self.recipe.conditional:
-            if labels is not None:
-                raise GanforgeError(f"this {self.recipe.cfg.recipe} generator is unconditional; --label is not allowed")
-            return None
-        k = self.spec.num_classes
-        if labels is None:
-            return torch.randint(k, (n,), generator=gen, device=self.device)
-        labels = torch.as_tensor(labels, device=self.device).long().expand(n) if not torch.is_tensor(labels) or \
-            labels.dim() == 0 else labels.to(self.device).long()
-        if labels.min() < 0 or labels.max() >= k:
-            raise GanforgeError(f"label {int(labels.max())} is out of range; allowed 0..{k - 1} "
-                                f"({', '.join(self.spec.class_names)})")
-        return labels
+        return drawing.labels_for(self.recipe, self.spec, n, labels, gen, self.device)
 
 
 def load(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu",

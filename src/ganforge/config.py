@@ -116,6 +116,19 @@ class TrainConfig:
         return asdict(self)
 
 
+POINT_DATASETS = ("ring8", "grid25", "ring", "grid")  # 2D data: the vanilla MLP recipe and points.yaml presets
+# Labelled built-in image sets whose default is class-conditional: on digits the conditional DCGAN
+# beats every unconditional candidate on fd, precision, recall, coverage and class balance at once
+# (benchmarks/RESULTS.md, "The default run"). Sampling without --label draws classes uniformly.
+CONDITIONAL_DEFAULT = {"digits": "cgan"}
+
+
+def default_recipe(data: str) -> str:
+    """vanilla for 2D point sets, cgan for the bundled digits, dcgan for other images."""
+    name = data.split(":")[0]
+    return "vanilla" if name in POINT_DATASETS else CONDITIONAL_DEFAULT.get(name, "dcgan")
+
+
 # evaluation result keys that can choose the "best" checkpoint
 RESULT_KEYS = {"fd", "kid_mean", "precision", "recall", "density", "coverage", "class_confident", "class_kl",
                "classes_present", "label_agreement", "modes", "hq_frac", "reverse_kl", "fid", "is_mean"}
@@ -312,8 +325,6 @@ def preset(recipe: str, data: str) -> dict[str, Any]:
     2D point sets without a file of their own share ``configs/<recipe>/points.yaml``, so one
     default serves ring8, grid25 and every ``ring:``/``grid:`` mixture alike.
     """
-    from .recipes import POINT_DATASETS  # late: recipes import config
-
     name = data.split(":")[0]
     folder = resources.files("ganforge") / "configs" / recipe
     node = folder / f"{name}.yaml"
@@ -358,8 +369,6 @@ def resolve(
     ``flags`` are explicit CLI options (None values are ignored); ``sets`` are ``key=value``.
     The preset is chosen by the recipe and data those layers name.
     """
-    from .recipes import default_recipe  # late: recipes import config
-
     layers: list[dict[str, Any]] = [file_values or {}, {k: v for k, v in (flags or {}).items() if v is not None}]
     layers.append(dict(parse_set(s) for s in sets or []))
     probe = TrainConfig()

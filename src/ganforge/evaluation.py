@@ -5,28 +5,17 @@ protocol (extractor, sample counts, split, resize, seed, version) comes back wit
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .data import DataRequest, Dataset, load_dataset
+from .data import DataRequest, load_dataset
 from .errors import GanforgeError
+from .metrics import default_metrics
 
-# Metric keys where larger is better (the rest: smaller is better), for "best" checkpoints.
-HIGHER_IS_BETTER = {"precision", "recall", "density", "coverage", "class_confident", "classes_present",
-                    "label_agreement", "modes", "hq_frac", "is_mean"}
 DEFAULT_N = {"points": 2500, "image": 10_000}  # VEEGAN protocol for 2D; 10k images
-
-
-def default_metrics(data: Dataset) -> list[str]:
-    if data.kind == "points":
-        return ["modes", "fd"] if "means" in data.info else ["fd", "prdc"]
-    from .metrics.evaluate import CLASSIFIER_DATASETS
-
-    return ["fd", "kid", "prdc"] + (["classes"] if data.name in CLASSIFIER_DATASETS else [])
 
 
 MAX_ARRAY_BYTES = 8 << 30  # an .npy declaring more than this is refused before it is read
@@ -130,9 +119,3 @@ def evaluate(run_dir: str | Path | None = None, images: str | Path | torch.Tenso
     names = metrics or default_metrics(real)
     return evaluate_samples(fake, real, names, features=features, seed=seed, requested_labels=labels,
                             inception_weights=inception_weights)
-
-
-def is_better(metric: str, value: float, best: float | None) -> bool:
-    if best is None or (isinstance(best, float) and math.isnan(best)):
-        return not math.isnan(value)
-    return value > best if metric in HIGHER_IS_BETTER else value < best

@@ -1,6 +1,6 @@
 """The evaluation suite: feature extractors, pure metric functions and ``evaluate_samples``."""
 from .classes import class_histogram, class_kl, class_metrics
-from .evaluate import METRICS, default_features, evaluate_samples
+from .evaluate import HIGHER_IS_BETTER, METRICS, default_features, default_metrics, evaluate_samples, is_better
 from .features import FEATURES, FeatureExtractor, create_extractor, find_inception_weights
 from .frechet import FeatureStats, feature_statistics, frechet_distance, frechet_distance_from_stats
 from .inception_score import inception_score
@@ -10,8 +10,9 @@ from .prdc import prdc
 from .refstats import ReferenceStats, default_cache_dir, reference_stats
 
 __all__ = [
-    "FEATURES", "METRICS", "FeatureExtractor", "FeatureStats", "ReferenceStats", "class_histogram", "class_kl",
-    "class_metrics", "create_extractor", "default_cache_dir", "default_features", "evaluate_samples",
-    "feature_statistics", "find_inception_weights", "frechet_distance", "frechet_distance_from_stats",
-    "inception_score", "kernel_inception_distance", "mode_histogram", "mode_metrics", "prdc", "reference_stats",
+    "FEATURES", "HIGHER_IS_BETTER", "METRICS", "FeatureExtractor", "FeatureStats", "ReferenceStats",
+    "class_histogram", "class_kl", "class_metrics", "create_extractor", "default_cache_dir", "default_features",
+    "default_metrics", "evaluate_samples", "feature_statistics", "find_inception_weights", "frechet_distance",
+    "frechet_distance_from_stats", "inception_score", "is_better", "kernel_inception_distance", "mode_histogram",
+    "mode_metrics", "prdc", "reference_stats",
 ]

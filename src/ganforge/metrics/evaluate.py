@@ -8,6 +8,7 @@ Numbers measured under different protocols are not comparable.
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,24 @@ def default_features(real: Dataset) -> str:
     if real.name == "digits" and real.num_classes == 10 and real.x.dim() == 4 and real.x.shape[1] in (1, 3):
         return "digits"
     return "random-cnn"
+
+
+# Metric keys where larger is better (the rest: smaller is better), for "best" checkpoints.
+HIGHER_IS_BETTER = {"precision", "recall", "density", "coverage", "class_confident", "classes_present",
+                    "label_agreement", "modes", "hq_frac", "is_mean"}
+
+
+def default_metrics(data: Dataset) -> list[str]:
+    """What ``ganforge eval`` measures when not told: fd, kid, prdc (and classes on digits); modes for mixtures."""
+    if data.kind == "points":
+        return ["modes", "fd"] if "means" in data.info else ["fd", "prdc"]
+    return ["fd", "kid", "prdc"] + (["classes"] if data.name in CLASSIFIER_DATASETS else [])
+
+
+def is_better(metric: str, value: float, best: float | None) -> bool:
+    if best is None or (isinstance(best, float) and math.isnan(best)):
+        return not math.isnan(value)
+    return value > best if metric in HIGHER_IS_BETTER else value < best
 
 
 def _version() -> str:

@@ -7,7 +7,6 @@ from ..config import TrainConfig
 from ..data import Dataset
 from ..io import write_text
 
-
 FINAL_KEYS = [("fd", "fd (lower is better)"), ("precision", "precision (quality)"),
               ("recall", "recall (diversity)"), ("density", "density"), ("coverage", "coverage (diversity)"),
               ("class_confident", "confident under the digits classifier"), ("classes_present", "classes present"),

@@ -392,12 +392,12 @@ class Trainer:
 
     def measure(self, n: int, names: list[str]) -> dict:
         """Metrics of ``n`` samples of the (EMA) generator against the training data, logged as ``Metrics/*``."""
-        from ..api import Generator
+        from ..drawing import draw
         from ..metrics import evaluate_samples
 
         G = self.ema.model if self.ema is not None else self.recipe.nets[self.recipe.generator_name]
         was_training = G.training
-        fake, labels = Generator(self.recipe, G, self.data.spec(), self.run_dir).draw(n, self.cfg.seed + 99)
+        fake, labels = draw(self.recipe, G.eval(), self.data.spec(), n, self.cfg.seed + 99)
         G.train(was_training)
         result = evaluate_samples(fake, self.data, names, seed=self.cfg.seed, requested_labels=labels)
         self.logger.log(self.state.step, {f"Metrics/{k}": float(v) for k, v in result.items()
@@ -407,7 +407,7 @@ class Trainer:
     def final_metrics(self) -> dict | None:
         """Quality and diversity at the end of training, for the report: fd and precision / recall /
         density / coverage (and the classifier's view where the data has one; modes for mixtures)."""
-        from ..evaluation import default_metrics
+        from ..metrics import default_metrics
 
         if self.last_eval is not None and self.last_eval[0] == self.state.step:  # eval.every just measured
             return self.last_eval[1]
@@ -422,7 +422,7 @@ class Trainer:
         """Metrics of the (EMA) generator against the training data; keeps checkpoints/best."""
         if not self.dist.is_main:
             return
-        from ..evaluation import default_metrics, is_better
+        from ..metrics import default_metrics, is_better
 
         e = self.cfg.eval
         names = [m for m in e.metrics.split(",") if m.strip()] or default_metrics(self.data)

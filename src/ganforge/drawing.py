@@ -1,0 +1,68 @@
+"""Drawing samples from a generator network: labels, latents, batched forward passes.
+
+The one implementation under both the public face (``ganforge.load(run).sample``) and the
+training core (evaluation during training, the final measurement), so both draw the same
+samples for the same seed and neither imports the other.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .data import DataSpec
+from .errors import GanforgeError
+from .recipes.base import Recipe
+
+
+def labels_for(recipe: Recipe, spec: DataSpec, n: int, labels: torch.Tensor | int | None, gen: torch.Generator,
+               device: torch.device) -> torch.Tensor | None:
+    """The labels a draw of ``n`` will use: as given, or uniform over classes; None if unconditional."""
+    if not recipe.conditional:
+        if labels is not None:
+            raise GanforgeError(f"this {recipe.cfg.recipe} generator is unconditional; --label is not allowed")
+        return None
+    k = spec.num_classes
+    if labels is None:
+        return torch.randint(k, (n,), generator=gen, device=device)
+    labels = torch.as_tensor(labels, device=device).long().expand(n) if not torch.is_tensor(labels) or \
+        labels.dim() == 0 else labels.to(device).long()
+    if labels.min() < 0 or labels.max() >= k:
+        raise GanforgeError(f"label {int(labels.max())} is out of range; allowed 0..{k - 1} "
+                            f"({', '.join(spec.class_names)})")
+    return labels
+
+
+@torch.no_grad()
+def synthesize(recipe: Recipe, G: nn.Module, spec: DataSpec, z: torch.Tensor, labels: torch.Tensor | None = None,
+               batch_size: int = 500) -> torch.Tensor:
+    """Samples in data space from given latents, ``batch_size`` at a time."""
+    device = next(G.parameters()).device
+    out = []
+    for i in range(0, len(z), batch_size):
+        part = None if labels is None else labels[i : i + batch_size]
+        x = recipe.generate(G, z[i : i + batch_size].to(device), labels=part)
+        out.append(spec.from_model(x.float()).cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def sample(recipe: Recipe, G: nn.Module, spec: DataSpec, n: int, seed: int | None = None,
+           labels: torch.Tensor | int | None = None, truncation: float | None = None,
+           batch_size: int = 500) -> torch.Tensor:
+    """``n`` samples in data space; ``seed`` makes the draw reproducible."""
+    if n < 1:
+        raise GanforgeError(f"n={n} is not allowed; expected an integer >= 1")
+    device = next(G.parameters()).device
+    gen = torch.Generator(device)
+    gen.manual_seed(seed if seed is not None else int(torch.randint(2**62, ()).item()))
+    labels = labels_for(recipe, spec, n, labels, gen, device)
+    z = recipe.latent(n, gen, device, truncation)
+    return synthesize(recipe, G, spec, z, labels, batch_size)
+
+
+def draw(recipe: Recipe, G: nn.Module, spec: DataSpec, n: int, seed: int, label: torch.Tensor | int | None = None,
+         truncation: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` samples and the labels they were drawn for (None when unconditional)."""
+    device = next(G.parameters()).device
+    labels = labels_for(recipe, spec, n, label, torch.Generator(device).manual_seed(seed), device)
+    return sample(recipe, G, spec, n, seed, labels, truncation), labels
