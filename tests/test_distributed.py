@@ -80,3 +80,66 @@ def test_two_processes_with_global_batch_b_follow_one_process_with_batch_b(tmp_p
     a, b = _losses(one), _losses(tmp_path / "two")
     assert a.shape == b.shape == (30, 2)
     assert (a - b).abs().max() <= tol, (a - b).abs().max()
+
+
+def _torchrun(out, port, steps, *extra):
+    """The README's multi-node command, on this machine: one node, two CPU processes, c10d rendezvous."""
+    import sys
+
+    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
+            "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", *extra,
+            "-m", "ganforge", "train", "--out", str(out), "--device", "cpu", "--resolution", "8", "--batch-size", "16",
+            "--steps", str(steps), "--set", "net.width=8", "--set", "net.z_dim=8", "--set", "threads=1",
+            "--set", "log_every=10", "--checkpoint-every", "20", "--set", "eval.final_n=0"]
+
+
+def _workers(agent_pid):
+    import subprocess
+
+    found = subprocess.run(["pgrep", "-P", str(agent_pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in found]
+
+
+def test_torchrun_elastic_restart_resumes_from_the_last_checkpoint(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "run"
+    agent = subprocess.Popen(_torchrun(out, _free_port(), 400, "--max-restarts", "1"), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not list(out.glob("checkpoints/step-0000020")) and time.time() < deadline:
+        time.sleep(0.1)
+    workers = _workers(agent.pid)
+    assert len(workers) == 2
+    import os
+
+    os.kill(workers[0], signal.SIGKILL)  # a worker dies (a lost node, an OOM kill)
+    log, _ = agent.communicate(timeout=240)
+    assert agent.returncode == 0, log[-2000:]
+    assert "resumed" in log  # the restarted workers continued from a checkpoint instead of step 0
+    assert json.loads((out / "checkpoints" / "latest.json").read_text())["step"] == 400
+
+
+def test_sigterm_under_torchrun_stops_every_rank_with_a_checkpoint(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "run"
+    agent = subprocess.Popen(_torchrun(out, _free_port(), 100_000), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    deadline = time.time() + 120
+    while not (out / "metrics.jsonl").is_file() and time.time() < deadline:
+        time.sleep(0.1)
+    for pid in _workers(agent.pid):  # what a cluster's pre-emption sends to every process of the job
+        import os
+
+        os.kill(pid, signal.SIGTERM)
+    log, _ = agent.communicate(timeout=60)
+    assert agent.returncode == 0, log[-2000:]
+    step = json.loads((out / "checkpoints" / "latest.json").read_text())["step"]
+    assert 0 < step < 100_000 and f"stopped by SIGTERM at step {step}" in log

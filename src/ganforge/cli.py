@@ -45,6 +45,10 @@ def train(
 
     flags = dict(recipe=recipe, data=data, steps=steps, batch_size=batch_size, resolution=resolution, seed=seed,
                  out=out_dir, checkpoint_every=checkpoint_every, device=device)
+    restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    if resume is None and restarts and out_dir and (Path(out_dir).expanduser() / "checkpoints").is_dir():
+        resume = Path(out_dir).expanduser()  # torchrun restarted the workers: continue, do not start over
+        flags, config, set_ = {"steps": steps, "device": device}, None, []
     if resume is not None:
         extra = [k for k, v in flags.items() if v is not None and k not in ("steps", "device")]
         if extra or config or set_:

@@ -97,6 +97,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = False  # mixed precision on CUDA (bf16 autocast)
     threads: int = 0  # CPU threads for torch (0: torch's default); 1 is fastest for tiny nets on a busy CPU
+    compile: bool = False  # torch.compile the trained networks (opt-in; gains and losses in benchmarks/RESULTS.md)
+    channels_last: bool = False  # NHWC memory format for conv nets and image batches
     loss: str = "nonsaturating"
     augment: str = ""  # DiffAugment policies for what D sees, e.g. "translation,cutout"
     net: NetConfig = field(default_factory=NetConfig)

@@ -89,10 +89,18 @@ class Trainer:
         self.base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in self.optimizers.items()}
         self.phases = self.recipe.phases()
         G = self.recipe.nets[self.recipe.generator_name]
+        if cfg.channels_last:
+            for net in self.recipe.nets.values():
+                net.to(memory_format=torch.channels_last)
         self.ema = EMA(G, cfg.ema) if cfg.ema.enabled else None
+        if cfg.compile:  # after the EMA copy: the average (sampled from) stays a plain module
+            for net in self.recipe.nets.values():
+                net.compile()
 
         # Data lives on the device in model space; a batch is an index.
         self.x = self.data.to_model(self.data.x).to(self.device)
+        if cfg.channels_last and self.x.dim() == 4:
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.y = None if self.data.y is None else self.data.y.to(self.device)
         # one global batch order and one noise stream on every rank; each rank takes its slice
         self.sampler = InfiniteSampler(len(self.data), cfg.batch_size, seed=cfg.seed * 1000)
@@ -453,7 +461,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     trainer = Trainer(cfg, Path(resume).expanduser() if resume else None, progress)
     try:
         if resume:
-            trainer.lock.acquire()  # before the log is truncated: a live run keeps its log
+            if trainer.dist.is_main:
+                trainer.lock.acquire()  # before the log is truncated: a live run keeps its log
             trainer.resume()
         return trainer.fit()
     except OSError as e:  # disk full, read-only or vanished run directory while writing logs or pictures
