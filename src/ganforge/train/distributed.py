@@ -36,6 +36,10 @@ def init_distributed(device_kind: str) -> DistInfo:
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
+        if device_kind != "cuda":
+            # gloo connects its mesh lazily, at the first collective: workers restarted by torchrun come up
+            # at different times, and an eager connect gives up after 3 quick retries (seen on 2 loaded cores)
+            os.environ.setdefault("TORCH_GLOO_LAZY_INIT", "1")
         dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
     return info
 

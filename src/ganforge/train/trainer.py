@@ -127,8 +127,10 @@ class Trainer:
     def _amp_dtype(self) -> torch.dtype | None:
         if not self.cfg.amp:
             return None
+        if self.device.type == "cpu":  # bf16 autocast: oneDNN's bf16 kernels on CPUs with avx512_bf16 / AMX
+            return torch.bfloat16
         if self.device.type != "cuda":
-            raise ConfigError("amp=true needs a CUDA device; on the CPU ganforge trains in fp32")
+            raise ConfigError(f"amp=true is for CUDA and CPU devices, not {self.device.type}")
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
     def _grid_labels(self) -> torch.Tensor | None:
