@@ -167,15 +167,17 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--set", action="append", default=[], help="ganforge config override (e.g. compile=true)")
     ap.add_argument("--quality", action="store_true", help="also measure fd/precision/recall/coverage at the end")
+    ap.add_argument("--reference-img-s", type=float, default=None,
+                    help="reuse a measured reference speed instead of running its loop again")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs", file=sys.stderr)
-    ref = reference_loop(args.steps)
+    ref = args.reference_img_s or reference_loop(args.steps)
     ours, run = ganforge_run(args.steps, args.set)
     print(f"| loop | steps | img/s | vs reference |\n| --- | --- | --- | --- |\n"
           f"| reference script (PyTorch-GAN dcgan) | {args.steps} | {ref:.0f} | 1.00 |\n"
           f"| ganforge train, same nets ({' '.join(args.set) or 'defaults'}) | {args.steps} | {ours:.0f} | "
           f"{ours / ref:.2f} |")
-    if args.quality:
+    if args.quality and not args.reference_img_s:
         with torch.no_grad():
             G = reference_loop.generator.eval()
             ref_x = torch.cat([((G(torch.randn(500, LATENT, generator=torch.Generator().manual_seed(i))) + 1) / 2)

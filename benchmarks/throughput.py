@@ -34,6 +34,7 @@ from ganforge.recipes import StepContext, build_recipe
 from ganforge.train.ema import EMA
 
 IMAGE_RECIPES = ["dcgan", "cgan", "projection", "acgan"]
+DEFAULT_THREADS = torch.get_num_threads()
 
 
 def config(recipe: str, steps: int, sets: list[str] | None = None):
@@ -54,6 +55,11 @@ class BareLoop:
         G = self.recipe.nets[self.recipe.generator_name]
         self.ema = EMA(G, cfg.ema) if cfg.ema.enabled else None
         self.x, self.y = self.data.to_model(self.data.x), self.data.y
+        if cfg.channels_last:  # the engine's memory format, so the comparison is of the loop alone
+            for net in self.recipe.nets.values():
+                net.to(memory_format=torch.channels_last)
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
+        torch.set_num_threads(cfg.threads or DEFAULT_THREADS)
         self.sampler = InfiniteSampler(len(self.x), cfg.batch_size, seed=cfg.seed * 1000)
         self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + 7)
         self.timers: dict[str, float] = defaultdict(float)
@@ -102,6 +108,7 @@ class BareLoop:
 
 
 def engine_speed(cfg) -> float:
+    torch.set_num_threads(DEFAULT_THREADS)  # a preset's `threads` is process-wide: start each run from the default
     out = Path(tempfile.mkdtemp(prefix="ganforge-speed-")) / "run"
     cfg.out = str(out)
     ganforge.train(cfg, progress=False)

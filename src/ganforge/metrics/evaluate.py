@@ -256,6 +256,19 @@ def _check_fake(fake: torch.Tensor, real: Dataset) -> torch.Tensor:
     return fake
 
 
+def sample_outputs(fake: torch.Tensor, real: Dataset, features: str | None = None) -> dict[str, Any]:
+    """The per-sample work of :func:`evaluate_samples` (the extractor's pass over the generated
+    samples), for a shard of them: computed on each rank under DDP, concatenated in rank order and
+    handed back as ``evaluate_samples(..., precomputed=...)``."""
+    features = features or default_features(real)
+    ctx = EvalContext(_check_fake(fake, real), real, features)
+    if features == "digits":  # one classifier pass serves features and classes
+        return {"digits_outputs": ctx.digits_outputs()}
+    if features == "inception":
+        return {"inception_fake": ctx.inception_fake()}
+    return {"fake_features": ctx.fake_features()}
+
+
 def evaluate_samples(
     fake: torch.Tensor,
     real: Dataset,
@@ -268,6 +281,7 @@ def evaluate_samples(
     *,
     split: str | None = None,
     max_real: int = MAX_REAL,
+    precomputed: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compute ``metrics`` for generated samples ``fake`` against the real dataset ``real``.
 
@@ -277,6 +291,7 @@ def evaluate_samples(
     the Inception Score shuffle. ``requested_labels``: [N] labels a conditional generator was
     asked for (enables ``label_agreement``). ``split``: the name of the real split, recorded
     in the protocol and the cache key (default ``real.info["split"]`` or "unspecified").
+    ``precomputed``: :func:`sample_outputs` of ``fake`` (computed in shards, e.g. one per rank).
 
     Returns flat keys (only those computed): fd, kid_mean, kid_std, precision, recall, density,
     coverage, class_confident, classes_present, class_kl, label_agreement, modes, hq_frac,
@@ -297,6 +312,7 @@ def evaluate_samples(
         fake, real, features, seed, requested_labels, cache_dir, inception_weights,
         split or str(real.info.get("split", "unspecified")), max_real,
     )
+    ctx._memo.update(precomputed or {})  # from sample_outputs over shards of ``fake``
     out: dict[str, Any] = {}
     for fn in fns:
         out.update(fn(ctx))

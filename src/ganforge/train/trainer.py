@@ -364,8 +364,8 @@ class Trainer:
         self.state.seconds = time.perf_counter() - self.clock.start
         self.save()
         self.write_samples(final=True)
+        final = self.final_metrics()  # every rank: feature extraction is split across ranks
         if self.dist.is_main:
-            final = self.final_metrics()
             records = read_log(self.run_dir)
             save_loss_plot(records, self.run_dir / "losses.png")
             summary = self.health.summary(self.health_checks)
@@ -400,16 +400,31 @@ class Trainer:
             self._check_pending()
             self.save()
 
-    def measure(self, n: int, names: list[str]) -> dict:
-        """Metrics of ``n`` samples of the (EMA) generator against the training data, logged as ``Metrics/*``."""
+    def measure(self, n: int, names: list[str]) -> dict | None:
+        """Metrics of ``n`` samples of the (EMA) generator against the training data, logged as ``Metrics/*``.
+
+        Called on every rank: under DDP each rank extracts the features of its share of the samples,
+        rank 0 gathers them and computes the metrics (and returns them; other ranks get None).
+        """
         from ..drawing import draw
-        from ..metrics import evaluate_samples
+        from ..metrics import evaluate_samples, sample_outputs
 
         G = self.ema.model if self.ema is not None else self.recipe.nets[self.recipe.generator_name]
         was_training = G.training
-        fake, labels = draw(self.recipe, G.eval(), self.data.spec(), n, self.cfg.seed + 99)
+        fake, labels = draw(self.recipe, G.eval(), self.data.spec(), n, self.cfg.seed + 99)  # same on every rank
         G.train(was_training)
-        result = evaluate_samples(fake, self.data, names, seed=self.cfg.seed, requested_labels=labels)
+        precomputed = None
+        if self.dist.enabled:
+            import torch.distributed as dist
+
+            mine = sample_outputs(torch.tensor_split(fake, self.dist.world_size)[self.dist.rank], self.data)
+            shards: list = [None] * self.dist.world_size
+            dist.all_gather_object(shards, mine)  # our own processes' tensors, not user files
+            if not self.dist.is_main:
+                return None
+            precomputed = {k: _concat([s[k] for s in shards]) for k in mine}
+        result = evaluate_samples(fake, self.data, names, seed=self.cfg.seed, requested_labels=labels,
+                                  precomputed=precomputed)
         self.logger.log(self.state.step, {f"Metrics/{k}": float(v) for k, v in result.items()
                                           if isinstance(v, (int, float))})
         return result
@@ -430,14 +445,14 @@ class Trainer:
 
     def evaluate(self) -> None:
         """Metrics of the (EMA) generator against the training data; keeps checkpoints/best."""
-        if not self.dist.is_main:
-            return
         from ..metrics import default_metrics, is_better
 
         e = self.cfg.eval
         names = [m for m in e.metrics.split(",") if m.strip()] or default_metrics(self.data)
         result = self.measure(e.n, names)
         self.last_eval = (self.state.step, result)
+        if result is None:  # not rank 0
+            return
         value = result.get(e.best)
         if value is not None and is_better(e.best, float(value), self.best_value):
             self.best_value = float(value)
@@ -449,6 +464,13 @@ class Trainer:
         for k, v in self.stats.sums.items():
             if not torch.isfinite(v).all():
                 raise TrainingDiverged(self._diverged_message(k))
+
+
+def _concat(parts: list):
+    """Concatenate per-rank shards: tensors, or tuples of tensors."""
+    if isinstance(parts[0], tuple):
+        return tuple(torch.cat(p) for p in zip(*parts))
+    return torch.cat(parts)
 
 
 @dataclass
