@@ -94,10 +94,18 @@ def _torchrun(out, port, steps, *extra):
 
 
 def _workers(agent_pid):
-    import subprocess
+    """The torchrun agent's child processes (read from /proc: no procps needed)."""
+    from pathlib import Path
 
-    found = subprocess.run(["pgrep", "-P", str(agent_pid)], capture_output=True, text=True).stdout.split()
-    return [int(p) for p in found]
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == agent_pid:  # field 4 of /proc/PID/stat: the parent pid
+            children.append(int(stat.parent.name))
+    return sorted(children)
 
 
 def test_torchrun_elastic_restart_resumes_from_the_last_checkpoint(tmp_path):
