@@ -206,3 +206,19 @@ def test_random_kill_9_loop_leaves_a_loadable_run_that_resumes_identically(tmp_p
     r = kill_loop(tmp_path, kills=3, steps=120, seed=1, max_delay=5.0, verbose=False)
     assert r["kills"] == 3 and r["unloadable"] == 0 and not r["mismatched_checkpoints"]
     assert r["final_identical"] and r["log_identical"]
+
+
+def test_a_signal_to_a_script_using_the_api_checkpoints_then_ends_the_script(tmp_path):
+    """ganforge.train checkpoints and returns the signal to the caller: the script ends as it would have."""
+    run = tmp_path / "run"
+    script = ("import ganforge; ganforge.train({'recipe': 'dcgan', 'resolution': 8, 'batch_size': 8, 'steps': 100000, "
+              f"'net.width': 8, 'net.z_dim': 8, 'log_every': 5, 'threads': 1, 'out': {str(run)!r}}}, progress=False); "
+              "print('script went on')")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (run / "metrics.jsonl").is_file() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGTERM and "script went on" not in out
+    assert json.loads((run / "checkpoints" / "latest.json").read_text())["step"] > 0

@@ -38,9 +38,9 @@ def train(config: TrainConfig | dict[str, Any] | None = None, resume: str | Path
             cfg.steps = config.steps
         elif config and "steps" in config:
             cfg.steps = int(config["steps"])
-        return _train(cfg, resume=resume, progress=progress)
+        return _train(cfg, resume=resume, progress=progress, resignal=True)
     cfg = config if isinstance(config, TrainConfig) else resolve(file_values=config or {})
-    return _train(cfg, progress=progress)
+    return _train(cfg, progress=progress, resignal=True)
 
 
 class Generator:

@@ -480,15 +480,24 @@ class Clock:
     step: int  # step at the last log
 
 
-def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True) -> Path:
-    """Train ``cfg`` (or continue the run in ``resume``) and return the run directory."""
+def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True,
+          resignal: bool = False) -> Path:
+    """Train ``cfg`` (or continue the run in ``resume``) and return the run directory.
+
+    A SIGTERM / SIGINT stops training at a step boundary with a checkpoint. Then the CLI exits 0;
+    with ``resignal`` (the Python API) the signal is raised again under the caller's own handler,
+    so a script calling ``ganforge.train`` ends (or handles it) as it would have without ganforge.
+    """
     trainer = Trainer(cfg, Path(resume).expanduser() if resume else None, progress)
     try:
         if resume:
             if trainer.dist.is_main:
                 trainer.lock.acquire()  # before the log is truncated: a live run keeps its log
             trainer.resume()
-        return trainer.fit()
+        run_dir = trainer.fit()
+        if resignal and trainer.stop_signal in ("SIGTERM", "SIGINT"):
+            signal.raise_signal(getattr(signal, trainer.stop_signal))
+        return run_dir
     except OSError as e:  # disk full, read-only or vanished run directory while writing logs or pictures
         where = e.filename or trainer.run_dir
         raise GanforgeError(f"cannot write {where}: {e.strerror or e}; the last complete checkpoint in "
