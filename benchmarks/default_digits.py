@@ -45,10 +45,10 @@ TARGETS = {"wall_s": ("<=", 180), "fd": ("<=", 8.0), "recall": (">=", 0.6), "cov
 COLUMNS = ["wall_s", "fd", "precision", "recall", "coverage", "confident", "min_share"]
 
 
-def measure(run: Path, clf) -> dict:
+def measure(run: Path, clf, sample_seed: int = SAMPLE_SEED) -> dict:
     g = ganforge.load(run)
-    x, labels = g.draw(N_SAMPLES, SAMPLE_SEED)
-    ev = ganforge.evaluate(images=x, data="digits", metrics=["fd", "prdc"], seed=SAMPLE_SEED)
+    x, labels = g.draw(N_SAMPLES, sample_seed)
+    ev = ganforge.evaluate(images=x, data="digits", metrics=["fd", "prdc"], seed=sample_seed)
     j = judge(clf, x)
     shares = j["class_share"]
     return {"fd": ev["fd"], "precision": ev["precision"], "recall": ev["recall"], "coverage": ev["coverage"],
@@ -87,6 +87,7 @@ def main() -> None:
     ap.add_argument("--run", type=Path, default=None, help="judge this existing run instead of training")
     ap.add_argument("--candidates", default="default", help="comma-separated names of CANDIDATES")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--sample-seed", type=int, default=SAMPLE_SEED, help="seed of the 1,000 measured samples")
     ap.add_argument("--json", type=Path, default=None, help="append the rows to this JSON file")
     ap.add_argument("--from-json", nargs="+", type=Path, default=None, help="print the table of saved rows")
     args, extra = ap.parse_known_args()
@@ -97,7 +98,8 @@ def main() -> None:
     print(f"judge: held-out accuracy {acc:.3f}, real held-out confident share {real_conf:.3f}")
     rows: list[dict] = json.loads(args.json.read_text()) if args.json and args.json.is_file() else []
     if args.run:
-        row = {"candidate": str(args.run), "seed": -1, "wall_s": float("nan"), **measure(args.run, clf)}
+        row = {"candidate": str(args.run), "seed": -1, "wall_s": float("nan"),
+               **measure(args.run, clf, args.sample_seed)}
         print(json.dumps(row, indent=1))
         return
     for name in args.candidates.split(","):
@@ -106,7 +108,7 @@ def main() -> None:
             run = train_as_user([*CANDIDATES[name], "--seed", str(seed), *extra], f"ganforge-{name}-")
             wall = time.perf_counter() - t0
             row = {"candidate": name, "seed": seed, "wall_s": wall, "args": " ".join(CANDIDATES[name] + extra),
-                   **measure(run, clf)}
+                   "sample_seed": args.sample_seed, **measure(run, clf, args.sample_seed)}
             rows.append(row)
             print(json.dumps(row), flush=True)
             if args.json:
