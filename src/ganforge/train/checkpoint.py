@@ -22,6 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .. import __version__
 from ..errors import GanforgeError
 from ..io import write_json
 
@@ -75,7 +76,7 @@ def save_checkpoint(run_dir: Path, step: int, weights: dict[str, torch.Tensor], 
         tree = flatten(state, tensors, "state")
         save_file(tensors, str(tmp / "state.safetensors"))
         (tmp / "state.json").write_text(json.dumps(tree))
-        write_json(tmp / MANIFEST, {"format": CHECKPOINT_FORMAT, "step": step, "ganforge": _version(),
+        write_json(tmp / MANIFEST, {"format": CHECKPOINT_FORMAT, "step": step, "ganforge": __version__,
                                     "files": {f: _digest(tmp / f) for f in FILES}})
         if final.exists():  # the same step again (e.g. saved on interrupt): swap, never delete first
             shutil.rmtree(old, ignore_errors=True)
@@ -91,12 +92,6 @@ def save_checkpoint(run_dir: Path, step: int, weights: dict[str, torch.Tensor], 
     if name == "latest":
         _prune(run_dir, keep)
     return final
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 def _digest(path: Path) -> dict[str, Any]:
@@ -162,7 +157,7 @@ def verify(ckpt: Path, files: tuple[str, ...] = FILES) -> None:
         raise GanforgeError(f"checkpoint manifest {manifest_path} is unreadable or damaged") from None
     if fmt > CHECKPOINT_FORMAT:
         raise GanforgeError(f"checkpoint {ckpt} has format {fmt}, written by ganforge {manifest.get('ganforge')}; "
-                            f"this ganforge {_version()} reads formats up to {CHECKPOINT_FORMAT}: upgrade ganforge")
+                            f"this ganforge {__version__} reads formats up to {CHECKPOINT_FORMAT}: upgrade ganforge")
     for f in files:
         path, want = ckpt / f, entries.get(f)
         if want is None:

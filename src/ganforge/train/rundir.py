@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..config import TrainConfig, from_dict, safe_yaml, to_yaml
 from ..data import DataSpec
 from ..errors import GanforgeError
@@ -59,8 +60,6 @@ def read_run(run_dir: str | Path) -> tuple[Path, TrainConfig, DataSpec]:
                         [str(c) for c in d["class_names"]])
     except (ValueError, KeyError, TypeError, AttributeError):
         raise GanforgeError(f"{run_dir / RUN_FILE} is damaged or not a ganforge run file") from None
-    from .. import __version__
-
     if fmt > RUN_FORMAT:
         raise GanforgeError(f"{run_dir} was written by ganforge {version} (run format {fmt}); this ganforge "
                             f"{__version__} reads run formats up to {RUN_FORMAT}: upgrade ganforge to use it")

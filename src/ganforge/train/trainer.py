@@ -310,9 +310,12 @@ class Trainer:
         return previous
 
     def _stop_requested(self) -> bool:
-        """True on every rank as soon as any rank got a stop signal (one tiny all-reduce per step)."""
+        """True on every rank once any rank got a stop signal. Under DDP the ranks agree with one tiny
+        all-reduce at each log interval, where the statistics already sync the device, never per step."""
         if not self.dist.enabled:
             return self.stop_signal is not None
+        if self.state.step % self.cfg.log_every:
+            return False
         import torch.distributed as dist
 
         flag = torch.tensor([1.0 if self.stop_signal else 0.0], device=self.device)
