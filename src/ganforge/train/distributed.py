@@ -36,9 +36,9 @@ def init_distributed(device_kind: str) -> DistInfo:
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
-        if device_kind != "cuda":
-            # gloo connects its mesh lazily, at the first collective: workers restarted by torchrun come up
-            # at different times, and an eager connect gives up after 3 quick retries (seen on 2 loaded cores)
+        if device_kind != "cuda" and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0:
+            # workers restarted by torchrun come up at different times, and gloo's eager connect gives up
+            # after 3 quick retries (seen on 2 loaded cores): connect lazily, at the first collective
             os.environ.setdefault("TORCH_GLOO_LAZY_INIT", "1")
         dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
     return info
@@ -72,4 +72,5 @@ def barrier(info: DistInfo) -> None:
 
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
+        dist.barrier()  # no rank tears its connections down while another still writes or gathers
         dist.destroy_process_group()
