@@ -39,6 +39,7 @@ CANDIDATES: dict[str, list[str]] = {
     "cgan": ["--recipe", "cgan"],
     "projection": ["--recipe", "projection"],
     "acgan": ["--recipe", "acgan"],
+    "stylegan2": ["--recipe", "stylegan2"],
 }
 TARGETS = {"wall_s": ("<=", 180), "fd": ("<=", 8.0), "recall": (">=", 0.6), "coverage": (">=", 0.4),
            "precision": (">=", 0.6), "confident": (">=", 0.75), "min_share": (">=", 0.05)}

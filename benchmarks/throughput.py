@@ -5,14 +5,18 @@ Usage (one at a time, on a quiet machine):
     python benchmarks/throughput.py profile [--recipe cgan] [--steps 200] [--set key=value ...]
     python benchmarks/throughput.py options [--steps 600]          # channels_last, compile
     python benchmarks/throughput.py threads [--steps 600]          # threads, OMP_WAIT_POLICY, quiet and loaded
+    python benchmarks/throughput.py stylegan2 [--steps 300] [--resolutions 16,32] [--set device=cuda ...]
 
 ``engine``: for every image recipe at its digits preset, images per second of ``ganforge.train``
 (everything a run does: logging, health checks, sample grids, checkpoints, the final report)
 against a bare loop over the same recipe's phases and EMA with nothing else, same config and
-seed; a ratio under 0.95 is flagged. ``profile``: a step split into data, forward (augmentation
-apart), backward, optimizer and EMA with wall-clock timers (the CPU runs synchronously), plus
-torch.profiler's top operators. ``options`` and ``threads`` time ``ganforge train`` in fresh
-processes as a user runs it.
+seed; a ratio under 0.95 is flagged.
+``stylegan2``: images per second and seconds per thousand images (s/kimg, the official code's
+unit) of ``ganforge train --recipe stylegan2`` at its preset, every phase included (G, D, lazy R1
+every 16 steps and path length every 4, amortized), per resolution.
+``profile``: a step split into data, forward (augmentation apart), backward, optimizer and EMA
+with wall-clock timers (the CPU runs synchronously), plus torch.profiler's top operators.
+``options`` and ``threads`` time ``ganforge train`` in fresh processes as a user runs it.
 """
 from __future__ import annotations
 
@@ -171,7 +175,7 @@ def cmd_profile(args) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
-def time_cli(extra: list[str], env: dict | None = None, steps: int = 600) -> float:
+def time_cli(extra: list[str], env: dict | None = None, steps: int = 600, batch: int = 64) -> float:
     """Images per second of the training loop of ``ganforge train`` in a fresh process."""
     out = Path(tempfile.mkdtemp(prefix="ganforge-speed-")) / "run"
     cmd = ["ganforge", "train", "--out", str(out), "--steps", str(steps), "--set", "eval.final_n=0", *extra]
@@ -179,7 +183,18 @@ def time_cli(extra: list[str], env: dict | None = None, steps: int = 600) -> flo
     from ganforge.train.logger import read_log
 
     seconds = [r["Timing/seconds"] for r in read_log(out) if "Timing/seconds" in r][-1]
-    return steps * 64 / seconds
+    return steps * batch / seconds
+
+
+def cmd_stylegan2(args) -> None:
+    """Best of ``--repeats`` fresh ``ganforge train --recipe stylegan2`` runs per resolution."""
+    sets = [x for s in args.set for x in ("--set", s)]
+    print("| resolution | steps | img/s | s/kimg |")
+    print("| --- | --- | --- | --- |")
+    for r in (int(v) for v in args.resolutions.split(",")):
+        best = max(time_cli(["--recipe", "stylegan2", "--resolution", str(r), *sets], steps=args.steps)
+                   for _ in range(args.repeats))
+        print(f"| {r} | {args.steps} | {best:.0f} | {1000 / best:.1f} |", flush=True)
 
 
 def cmd_options(args) -> None:
@@ -216,7 +231,8 @@ def cmd_threads(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["engine", "profile", "options", "threads"])
+    ap.add_argument("what", choices=["engine", "profile", "options", "threads", "stylegan2"])
+    ap.add_argument("--resolutions", default="16,32")
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--recipes", default=",".join(IMAGE_RECIPES))
     ap.add_argument("--repeats", type=int, default=2)
@@ -224,7 +240,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="config override for engine/profile")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs", file=sys.stderr)
-    {"engine": cmd_engine, "profile": cmd_profile, "options": cmd_options, "threads": cmd_threads}[args.what](args)
+    {"engine": cmd_engine, "profile": cmd_profile, "options": cmd_options, "threads": cmd_threads,
+     "stylegan2": cmd_stylegan2}[args.what](args)
 
 
 if __name__ == "__main__":

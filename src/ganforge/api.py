@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from . import drawing
+from . import control, drawing
 from .config import TrainConfig, resolve
 from .data import DATASETS, DataSpec
 from .recipes import RECIPES, Recipe, build_recipe
@@ -78,6 +78,21 @@ class Generator:
              truncation: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``n`` samples and the labels they were drawn for (None when unconditional)."""
         return drawing.draw(self.recipe, self.net, self.spec, n, seed, label, truncation)
+
+    def w(self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float | None = None) -> torch.Tensor:
+        """StyleGAN2's intermediate latents [N, w_dim] for z [N, z_dim] (truncated towards the mean w)."""
+        return control.w_of(self.recipe, self.net, z.to(self.device), None if labels is None else
+                            labels.to(self.device), truncation)
+
+    def mix(self, row_seeds: list[int], col_seeds: list[int], layers: str | None = None,
+            truncation: float | None = None, label: int | None = None) -> torch.Tensor:
+        """The style-mixing grid ``[(R + 1) * (C + 1), C, H, W]`` (see :func:`ganforge.control.style_mix`)."""
+        return control.style_mix(self.recipe, self.net, self.spec, row_seeds, col_seeds, layers, truncation, label)
+
+    def interpolate(self, seeds: list[int], frames: int = 16, truncation: float | None = None,
+                    label: int | None = None) -> torch.Tensor:
+        """A latent walk through ``seeds``: ``[(len(seeds) - 1) * frames + 1, C, H, W]`` in [0, 1]."""
+        return control.interpolate(self.recipe, self.net, self.spec, seeds, frames, truncation, label)
 
     def labels_for(self, n: int, labels: torch.Tensor | int | None, gen: torch.Generator) -> torch.Tensor | None:
         """The labels a draw of ``n`` will use: as given, or uniform over classes; None if unconditional."""

@@ -60,12 +60,19 @@ def cutout(x: Tensor, gen: torch.Generator | None, ratio: float = 0.5) -> Tensor
 POLICIES = {"color": color, "translation": translation, "cutout": cutout}
 
 
+ADAPTIVE = "ada"  # adaptive discriminator augmentation (ada.py), a policy of its own
+
+
 def parse_policy(policy: str) -> list[str]:
+    """DiffAugment policy names, ``["ada"]``, or ``[]``; anything else is a ConfigError."""
     names = [p.strip() for p in policy.split(",") if p.strip()]
-    bad = [p for p in names if p not in POLICIES]
+    if ADAPTIVE in names and len(names) > 1:
+        raise ConfigError(f"augment={policy!r}: ada is a whole pipeline of its own; use augment=ada alone "
+                          "or DiffAugment policies without it")
+    bad = [p for p in names if p not in POLICIES and p != ADAPTIVE]
     if bad:
         raise ConfigError(f"augment={policy!r}: unknown policy {bad[0]!r}; allowed: {', '.join(POLICIES)} "
-                          "(comma-separated) or empty")
+                          "(comma-separated), ada, or empty")
     return names
 
 

@@ -1,4 +1,5 @@
-"""The command line: ``ganforge train | sample | list`` (thin: parse, call the API).
+"""The command line: ``ganforge train | sample | mix | interpolate | synthesize | eval | list``
+(thin: parse, call the API).
 
 Every user error is one line on stderr and exit code 2, never a traceback.
 """
@@ -75,7 +76,8 @@ def sample(
     seed: int = typer.Option(0, help="Random seed."),
     out_path: Path | None = typer.Option(None, "--out", help="FILE.png (grid), FILE.npy (float32 array) or a DIR."),
     label: int | None = typer.Option(None, help="Class to generate (conditional runs)."),
-    truncation: float | None = typer.Option(None, help="Truncation psi (> 0): trade variety for fidelity."),
+    truncation: float | None = typer.Option(None, help="Truncation psi: trade variety for fidelity (in z: > 0; "
+                                                        "StyleGAN2, in w: 1 none, 0 the average image)."),
 ) -> None:
     """Draw samples from a trained generator."""
     from .api import load
@@ -85,6 +87,43 @@ def sample(
     target = out_path or Path(run_dir) / "samples" / f"sample-seed{seed}.png"
     written = write_samples(g, n, seed, target, label, truncation)
     out.print(f"wrote {written}")
+
+
+@app.command()
+def mix(
+    run_dir: Path = typer.Argument(..., help="A stylegan2 run directory."),
+    row_seeds: str = typer.Option(..., help="Seeds of the rows: 1,2,3 or 1-5."),
+    col_seeds: str = typer.Option(..., help="Seeds of the columns, whose styles are mixed in."),
+    out_path: Path = typer.Option(..., "--out", help="FILE.png (grid) or FILE.npy."),
+    layers: str | None = typer.Option(None, help="Styles taken from the columns: coarse (default), middle, fine, "
+                                                  "A-B or a,b,c."),
+    truncation: float | None = typer.Option(None, help="Truncation psi: 1 none, 0 the average image."),
+    label: int | None = typer.Option(None, help="Class (conditional runs; default: each seed's own)."),
+) -> None:
+    """The style-mixing grid of the StyleGAN paper."""
+    from .api import load
+    from .control import parse_seeds
+    from .sampling import write_mix
+
+    rows, cols = parse_seeds(row_seeds, "--row-seeds"), parse_seeds(col_seeds, "--col-seeds")
+    out.print(f"wrote {write_mix(load(run_dir), rows, cols, out_path, layers, truncation, label)}")
+
+
+@app.command()
+def interpolate(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    seeds: str = typer.Option(..., help="Seeds to walk through in order: 1,2,3."),
+    frames: int = typer.Option(16, help="Frames per segment between two seeds."),
+    out_path: Path = typer.Option(..., "--out", help="walk.gif, walk.mp4, walk.npy (float32) or walk.png (strip)."),
+    truncation: float | None = typer.Option(None, help="Truncation psi."),
+    label: int | None = typer.Option(None, help="Class along the walk (conditional runs; default the first seed's)."),
+) -> None:
+    """A latent walk between seeds (in w for StyleGAN2, spherical in z otherwise)."""
+    from .api import load
+    from .control import parse_seeds
+    from .sampling import write_walk
+
+    out.print(f"wrote {write_walk(load(run_dir), parse_seeds(seeds), frames, out_path, truncation, label)}")
 
 
 @app.command()

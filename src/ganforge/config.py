@@ -75,6 +75,31 @@ class RegConfig:
 
 
 @dataclass
+class StyleConfig:
+    """StyleGAN2 (recipes/stylegan2.py); net.z_dim, net.width and net.max_channels size it as well."""
+
+    w_dim: int = 256  # intermediate latent size (512 in the paper)
+    map_layers: int = 8  # mapping network depth
+    lr_mul: float = 0.01  # mapping network learning-rate multiplier
+    mixing: float = 0.9  # probability of style mixing regularization per batch
+    pl_weight: float = 2.0  # path length regularization weight; 0: off
+    pl_every: int = 4  # lazy path length regularization interval
+    pl_decay: float = 0.01  # running mean of path lengths
+    pl_batch_shrink: int = 2  # path length batch = batch_size / this
+    conditional: bool = True  # condition on labels when the data has classes (label embedding into mapping)
+
+
+@dataclass
+class ADAConfig:
+    """Adaptive discriminator augmentation (Karras et al. 2020), used with ``augment=ada``."""
+
+    target: float = 0.6  # r_t = E[sign(D(real))] is steered towards this
+    interval: int = 4  # steps between adjustments of p
+    kimg: float = 100.0  # thousands of images for p to move from 0 to 1 (500 in the paper's long runs)
+    p: float = 0.0  # initial augmentation probability
+
+
+@dataclass
 class EvalConfig:
     every: int = 0  # steps between evaluations during training; 0: never
     metrics: str = ""  # comma-separated; empty: the data's defaults (fd,kid,prdc[,classes] or modes,fd)
@@ -100,11 +125,13 @@ class TrainConfig:
     compile: bool = False  # torch.compile the trained networks (opt-in; gains and losses in benchmarks/RESULTS.md)
     channels_last: bool = True  # NHWC memory format for conv nets and image batches (1.2-1.7x on CPU, measured)
     loss: str = "nonsaturating"
-    augment: str = ""  # DiffAugment policies for what D sees, e.g. "translation,cutout"
+    augment: str = ""  # what D sees: DiffAugment policies, e.g. "translation,cutout", or "ada" (adaptive)
     net: NetConfig = field(default_factory=NetConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
     reg: RegConfig = field(default_factory=RegConfig)
+    style: StyleConfig = field(default_factory=StyleConfig)
+    ada: ADAConfig = field(default_factory=ADAConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     log_every: int = 50
@@ -157,7 +184,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "optim.beta2": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "optim.lr_decay": (lambda v: v in ("none", "linear", "cosine"), "none, linear or cosine"),
     "optim.lr_final_frac": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "augment": (lambda v: _valid_policy(v), "comma-separated translation, cutout, color, or empty"),
+    "augment": (lambda v: _valid_policy(v), "comma-separated translation, cutout, color; ada; or empty"),
     "ema.kimg": (lambda v: v > 0, "a number > 0"),
     "ema.rampup": (lambda v: v >= 0, "a number >= 0"),
     "reg.gp": (lambda v: v >= 0, "a number >= 0 (0: off)"),
@@ -169,6 +196,18 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "reg.unroll": (lambda v: v >= 0, "an integer >= 0 (0: off)"),
     "reg.info": (lambda v: v >= 0, "a number >= 0 (0: off)"),
     "reg.mbstd": (lambda v: v >= 0 and v != 1, "0 (off) or a group size >= 2"),
+    "style.w_dim": (lambda v: v >= 1, "an integer >= 1"),
+    "style.map_layers": (lambda v: v >= 1, "an integer >= 1"),
+    "style.lr_mul": (lambda v: v > 0, "a number > 0"),
+    "style.mixing": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "style.pl_weight": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "style.pl_every": (lambda v: v >= 1, "an integer >= 1"),
+    "style.pl_decay": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "style.pl_batch_shrink": (lambda v: v >= 1, "an integer >= 1"),
+    "ada.target": (lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "ada.interval": (lambda v: v >= 1, "an integer >= 1"),
+    "ada.kimg": (lambda v: v > 0, "a number > 0"),
+    "ada.p": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "health.d_accuracy_max": (lambda v: 0.5 < v <= 1, "a number in (0.5, 1]"),
     "health.g_loss_max": (lambda v: v > 0, "a number > 0"),
     "health.diversity_min": (lambda v: v >= 0, "a number >= 0"),
@@ -322,7 +361,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def preset(recipe: str, data: str) -> dict[str, Any]:
-    """The packaged preset for this recipe and dataset (``configs/<recipe>/<data>.yaml``), if any.
+    """The packaged preset for this recipe and dataset: ``configs/<recipe>/default.yaml`` (the recipe's
+    own defaults, if it has them) updated by ``configs/<recipe>/<data>.yaml`` (if any).
 
     2D point sets without a file of their own share ``configs/<recipe>/points.yaml``, so one
     default serves ring8, grid25 and every ``ring:``/``grid:`` mixture alike.
@@ -332,9 +372,18 @@ def preset(recipe: str, data: str) -> dict[str, Any]:
     node = folder / f"{name}.yaml"
     if not node.is_file() and name in POINT_DATASETS:
         node = folder / "points.yaml"
-    if not node.is_file():
-        return {}
-    return yaml.safe_load(node.read_text()) or {}
+    values: dict[str, Any] = {}
+    for part in (folder / "default.yaml", node):  # the recipe's defaults, then the dataset's own file on top
+        if part.is_file():
+            values = _deep_update(values, yaml.safe_load(part.read_text()) or {})
+    return values
+
+
+def _deep_update(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
@@ -378,8 +427,24 @@ def resolve(
         merge(probe, layer)
     recipe = probe.recipe or default_recipe(probe.data)
     cfg = TrainConfig()
-    merge(cfg, preset(recipe, probe.data))
+    defaults = preset(recipe, probe.data)
+    merge(cfg, defaults)
     for layer in layers:
         merge(cfg, layer)
     cfg.recipe = recipe
+    if probe.data.startswith("folder:") and not any("resolution" in layer for layer in [defaults, *layers]):
+        cfg.resolution = _resolution_from_folder(probe.data.partition(":")[2], cfg.resolution)
     return validate(cfg)
+
+
+def _resolution_from_folder(path: str, fallback: int) -> int:
+    """A folder's training side when none is given: the largest power of two <= its images' median short
+    side (8 to 128), stated in the log; ``fallback`` when no header is readable (the loader then explains)."""
+    from .console import info
+    from .data.folder import native_resolution, resolve_root
+
+    side, median = native_resolution(resolve_root(path))
+    if not side:
+        return fallback
+    info(f"resolution {side} from the data (median short side {median} px; --resolution to choose another)")
+    return side

@@ -34,13 +34,13 @@ def labels_for(recipe: Recipe, spec: DataSpec, n: int, labels: torch.Tensor | in
 
 @torch.no_grad()
 def synthesize(recipe: Recipe, G: nn.Module, spec: DataSpec, z: torch.Tensor, labels: torch.Tensor | None = None,
-               batch_size: int = 500) -> torch.Tensor:
+               batch_size: int = 500, truncation: float | None = None) -> torch.Tensor:
     """Samples in data space from given latents, ``batch_size`` at a time."""
     device = next(G.parameters()).device
     out = []
     for i in range(0, len(z), batch_size):
         part = None if labels is None else labels[i : i + batch_size]
-        x = recipe.generate(G, z[i : i + batch_size].to(device), labels=part)
+        x = recipe.generate(G, z[i : i + batch_size].to(device), labels=part, truncation=truncation)
         out.append(spec.from_model(x.float()).cpu())
     return torch.cat(out)
 
@@ -57,7 +57,7 @@ def sample(recipe: Recipe, G: nn.Module, spec: DataSpec, n: int, seed: int | Non
     gen.manual_seed(seed if seed is not None else int(torch.randint(2**62, ()).item()))
     labels = labels_for(recipe, spec, n, labels, gen, device)
     z = recipe.latent(n, gen, device, truncation)
-    return synthesize(recipe, G, spec, z, labels, batch_size)
+    return synthesize(recipe, G, spec, z, labels, batch_size, truncation)
 
 
 def draw(recipe: Recipe, G: nn.Module, spec: DataSpec, n: int, seed: int, label: torch.Tensor | int | None = None,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import DataRequest, load_dataset
+from .data import DataRequest, load_dataset, load_training_set
 from .errors import GanforgeError
 from .metrics import default_metrics
 
@@ -100,6 +100,7 @@ def evaluate(run_dir: str | Path | None = None, images: str | Path | torch.Tenso
     """
     from .metrics import evaluate_samples
 
+    train_set = held_out = None
     if (run_dir is None) == (images is None):
         raise GanforgeError("give either a run directory or --images, not both or neither")
     if run_dir is not None:
@@ -109,6 +110,9 @@ def evaluate(run_dir: str | Path | None = None, images: str | Path | torch.Tenso
         cfg = g.recipe.cfg
         real = load_dataset(data or cfg.data, DataRequest(cfg.resolution, cfg.channels, cfg.data_root, "train"))
         fake, labels = g.draw(n or DEFAULT_N[real.kind], seed)
+        if "memorization" in (metrics if isinstance(metrics, list) else str(metrics or "").split(",")):
+            request = DataRequest(cfg.resolution, cfg.channels, cfg.data_root)
+            train_set, held_out = load_training_set(data or cfg.data, request, cfg.data_fraction, cfg.seed)
     else:
         fake, file_labels = (images, labels) if torch.is_tensor(images) else read_images(images)
         labels = labels if labels is not None else file_labels
@@ -117,5 +121,13 @@ def evaluate(run_dir: str | Path | None = None, images: str | Path | torch.Tenso
         if n is not None:
             fake, labels = fake[:n], None if labels is None else labels[:n]
     names = metrics or default_metrics(real)
-    return evaluate_samples(fake, real, names, features=features, seed=seed, requested_labels=labels,
-                            inception_weights=inception_weights)
+    result = evaluate_samples(fake, real, names, features=features, seed=seed, requested_labels=labels,
+                              inception_weights=inception_weights, train_set=train_set, held_out=held_out)
+    if run_dir is not None and "mem_ratio" in result:  # the picture behind the number
+        from .metrics.memorization import nearest_pairs
+        from .train.visuals import save_image_grid
+
+        pairs = nearest_pairs(fake, (train_set or real).x)
+        save_image_grid(pairs, Path(run_dir) / "memorization.png", nrow=len(pairs) // 2)
+        result["protocol"]["memorization_grid"] = str(Path(run_dir) / "memorization.png")
+    return result

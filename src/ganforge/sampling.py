@@ -51,6 +51,72 @@ def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | No
     return target
 
 
+def write_mix(g: Generator, row_seeds: list[int], col_seeds: list[int], target: Path, layers: str | None = None,
+              truncation: float | None = None, label: int | None = None) -> Path:
+    """The style-mixing grid as one PNG (or float32 .npy of its cells)."""
+    from .train.visuals import save_image_grid
+
+    target = Path(target).expanduser()
+    if target.suffix.lower() not in (".png", ".npy"):
+        raise GanforgeError(f"--out {str(target)!r}: expected FILE.png or FILE.npy")
+    x = g.mix(row_seeds, col_seeds, layers, truncation, label)
+    if target.suffix.lower() == ".npy":
+        with atomic_path(target) as tmp:
+            np.save(tmp, x.numpy().astype(np.float32), allow_pickle=False)
+    else:
+        save_image_grid(x, target, nrow=len(col_seeds) + 1)
+    return target
+
+
+WALK_FORMATS = (".gif", ".mp4", ".npy", ".png")
+WALK_FPS = 12
+
+
+def write_walk(g: Generator, seeds: list[int], frames: int, target: Path, truncation: float | None = None,
+               label: int | None = None) -> Path:
+    """A latent walk: an animated .gif, an .mp4 (needs imageio-ffmpeg), float32 .npy frames, or a .png strip."""
+    target = Path(target).expanduser()
+    suffix = target.suffix.lower()
+    if suffix not in WALK_FORMATS:
+        raise GanforgeError(f"--out {str(target)!r}: expected one of {', '.join('FILE' + s for s in WALK_FORMATS)}")
+    if suffix == ".mp4":
+        try:
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise GanforgeError("writing .mp4 needs imageio-ffmpeg (pip install 'ganforge[video]'); "
+                                "or write .gif or .npy") from None
+    x = g.interpolate(seeds, frames, truncation, label)  # [F, C, H, W] in [0, 1]
+    if suffix == ".npy":
+        with atomic_path(target) as tmp:
+            np.save(tmp, x.numpy().astype(np.float32), allow_pickle=False)
+        return target
+    if suffix == ".png":
+        from .train.visuals import save_image_grid
+
+        save_image_grid(x, target, nrow=frames)
+        return target
+    scale = max(1, 128 // x.shape[-1])  # small images are upscaled so a person can see them
+    x = torch.nn.functional.interpolate(x, scale_factor=scale, mode="nearest") if scale > 1 else x
+    arr = (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    if arr.shape[3] == 1:
+        arr = np.repeat(arr, 3, axis=3)
+    with atomic_path(target) as tmp:
+        if suffix == ".gif":
+            from PIL import Image
+
+            pics = [Image.fromarray(a) for a in arr]
+            pics[0].save(tmp, format="gif", save_all=True, append_images=pics[1:], duration=1000 // WALK_FPS, loop=0)
+        else:
+            import imageio.v2 as imageio
+
+            pad = (-arr.shape[1]) % 16  # H.264 wants sides divisible by 16 (macro blocks)
+            arr = np.pad(arr, ((0, 0), (0, pad), (0, pad), (0, 0)))
+            with imageio.get_writer(tmp, format="FFMPEG", fps=WALK_FPS, codec="libx264", macro_block_size=1) as w:
+                for a in arr:
+                    w.append_data(a)
+    return target
+
+
 def synthesize(g: Generator, per_class: int, out_dir: Path, seed: int = 0, truncation: float | None = None) -> int:
     """Write a labelled synthetic image folder: ``out_dir/<class name>/<index>.png``.
 

@@ -1,5 +1,15 @@
 """Datasets by name: ``load_dataset("digits")``, ``DATASETS.list()``."""
 from . import digits, faces, folder, stacked_digits, torchvision_sets, toy2d  # noqa: F401  (register)
-from .base import DATASETS, DataRequest, Dataset, DataSpec, InfiniteSampler, load_dataset, split_indices
+from .base import (
+                   DATASETS,
+                   DataRequest,
+                   Dataset,
+                   DataSpec,
+                   InfiniteSampler,
+                   load_dataset,
+                   load_training_set,
+                   split_indices,
+)
 
-__all__ = ["DATASETS", "DataRequest", "Dataset", "DataSpec", "InfiniteSampler", "load_dataset", "split_indices"]
+__all__ = ["DATASETS", "DataRequest", "Dataset", "DataSpec", "InfiniteSampler", "load_dataset", "load_training_set",
+           "split_indices"]

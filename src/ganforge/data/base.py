@@ -140,6 +140,24 @@ def load_dataset(spec: str, request: DataRequest | None = None) -> Dataset:
     return data
 
 
+def load_training_set(spec: str, request: DataRequest, fraction: float = 1.0,
+                      seed: int = 0) -> tuple[Dataset, Dataset | None]:
+    """What a run trains on and real images it never sees (None when the data has none).
+
+    The training set is the ``train`` split, or a stratified random ``fraction`` of it (the rest
+    is then held out); otherwise the ``test`` split is held out, except for ``folder:`` data,
+    whose test split is part of its training set.
+    """
+    data = load_dataset(spec, DataRequest(request.resolution, request.channels, request.root, "train",
+                                          request.seed))
+    if fraction < 1:
+        return data.split(fraction, seed=seed)
+    if data.name.startswith("folder:"):
+        return data, None
+    return data, load_dataset(spec, DataRequest(request.resolution, request.channels, request.root, "test",
+                                                request.seed))
+
+
 class InfiniteSampler:
     """Endless shuffled batches of a dataset with an exactly resumable state.
 

@@ -124,8 +124,9 @@ def box_reduce(a: np.ndarray, factor: int) -> np.ndarray:
     return a.reshape(n, factor, n, factor, c).mean(axis=(1, 3), dtype=np.float32)
 
 
-def decode(path: Path, resolution: int, pixel_limit: int | None = None) -> np.ndarray | None:
-    """One file -> square float32 [s, s, 1 or 3] in [0, 1], s < 4 * resolution; None when unreadable.
+def decode(path: Path, resolution: int, pixel_limit: int | None = None) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """One file -> (square float32 [s, s, 1 or 3] in [0, 1] with s < 4 * resolution, the file's (w, h));
+    None when unreadable.
 
     The header's declared size is checked against ``pixel_limit`` before any pixel is decoded.
     """
@@ -136,6 +137,7 @@ def decode(path: Path, resolution: int, pixel_limit: int | None = None) -> np.nd
                 return None  # a decompression bomb, or simply larger than allowed
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)  # animated: the first frame
+            size = img.size
             img.draft(img.mode, (resolution, resolution))  # JPEG: decode big photos at reduced scale
             img = ImageOps.exif_transpose(img)  # phone photos: apply the stored rotation
             factor = max(1, min(img.size) // (2 * resolution))
@@ -146,7 +148,7 @@ def decode(path: Path, resolution: int, pixel_limit: int | None = None) -> np.nd
         return None
     if a.shape[2] == 3 and np.array_equal(a[:, :, 0], a[:, :, 1]) and np.array_equal(a[:, :, 1], a[:, :, 2]):
         a = a[:, :, :1]  # grey content stored as RGB counts as grey
-    return a
+    return a, size
 
 
 def resize_all(arrays: list[np.ndarray | None], resolution: int) -> list[torch.Tensor | None]:
@@ -164,16 +166,40 @@ def resize_all(arrays: list[np.ndarray | None], resolution: int) -> list[torch.T
     return out
 
 
-def load_images(paths: list[Path], resolution: int) -> list[torch.Tensor | None]:
-    """Decode on a thread pool in chunks (bounded memory), resize each chunk in batches."""
+def load_images(paths: list[Path], resolution: int) -> tuple[list[torch.Tensor | None], list[tuple[int, int] | None]]:
+    """Decode on a thread pool in chunks (bounded memory), resize each chunk in batches; also the files' sizes."""
     chunk = max(16, min(4096, DECODE_BUDGET // (48 * resolution * resolution)))  # s < 4R: <= 48 R^2 values
     out: list[torch.Tensor | None] = []
+    sizes: list[tuple[int, int] | None] = []
     limit = max_pixels()
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, os.cpu_count() or 1)) as pool:
         for start in range(0, len(paths), chunk):
-            arrays = list(pool.map(lambda p: decode(p, resolution, limit), paths[start : start + chunk]))
-            out.extend(resize_all(arrays, resolution))
-    return out
+            decoded = list(pool.map(lambda p: decode(p, resolution, limit), paths[start : start + chunk]))
+            out.extend(resize_all([d[0] if d else None for d in decoded], resolution))
+            sizes.extend(d[1] if d else None for d in decoded)
+    return out, sizes
+
+
+AUTO_MAX_RESOLUTION = 128  # the largest side chosen from the data when no resolution is given
+HEADER_SAMPLE = 256  # files whose headers are read to choose it
+
+
+def native_resolution(root: Path) -> tuple[int, int]:
+    """(the largest power of two <= the images' median short side, clamped to 8..AUTO_MAX_RESOLUTION,
+    that median) from the headers of up to HEADER_SAMPLE files; (0, 0) when none is readable."""
+    paths = find_images(root)
+    step = max(1, len(paths) // HEADER_SAMPLE)
+    sides = []
+    for p in paths[::step][:HEADER_SAMPLE]:
+        try:
+            with Image.open(p) as img:
+                sides.append(min(img.size))
+        except Exception:
+            continue
+    if not sides:
+        return 0, 0
+    median = int(np.median(sides))
+    return min(max(8, 2 ** int(np.log2(max(median, 1)))), AUTO_MAX_RESOLUTION), median
 
 
 def first_level_labels(root: Path, paths: list[Path]) -> tuple[torch.Tensor | None, list[str]]:
@@ -212,7 +238,7 @@ def folder(req: DataRequest, arg: str = "") -> Dataset:
         raise DataError(f"cannot load {req.channels} channels; allowed channels: 1 or 3")
     root = resolve_root(arg)
     paths = find_images(root)
-    loaded = load_images(paths, req.resolution)
+    loaded, sizes = load_images(paths, req.resolution)
     bad = [p for p, x in zip(paths, loaded, strict=True) if x is None]
     good = [(p, x) for p, x in zip(paths, loaded, strict=True) if x is not None]
     if len(good) < MIN_IMAGES:
@@ -221,6 +247,11 @@ def folder(req: DataRequest, arg: str = "") -> Dataset:
                         f"{len(paths)} image file(s); at least {MIN_IMAGES} are needed")
     if bad:
         warn_unreadable(root, bad)
+    shapes = {sz for sz in sizes if sz is not None}
+    if shapes != {(req.resolution, req.resolution)}:
+        short = sorted(min(sz) for sz in shapes)
+        console.info(f"folder {root}: {len(good)} image(s) in {len(shapes)} size(s) (short side {short[0]}-"
+                     f"{short[-1]} px) centre-cropped to squares and resized to {req.resolution}x{req.resolution}")
     channels = req.channels or (3 if any(x.shape[0] == 3 for _, x in good) else 1)
     x = torch.stack([set_channels(img.unsqueeze(0), channels)[0] for _, img in good])  # [N, C, R, R]
     y, class_names = first_level_labels(root, [p for p, _ in good])

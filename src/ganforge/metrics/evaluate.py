@@ -23,6 +23,7 @@ from .features import FEATURES, FeatureExtractor, InceptionFeatures, create_extr
 from .frechet import feature_statistics, frechet_distance, frechet_distance_from_stats
 from .inception_score import inception_score
 from .kid import kernel_inception_distance
+from .memorization import memorization
 from .modes import mode_metrics
 from .prdc import prdc
 from .refstats import ReferenceStats, reference_stats
@@ -87,6 +88,8 @@ class EvalContext:
     inception_weights: str | os.PathLike | None = None
     split: str = "unspecified"
     max_real: int = MAX_REAL
+    train_set: Dataset | None = None  # what the generator was trained on (default: ``real``), for memorization
+    held_out: Dataset | None = None  # real images it never saw, for memorization
     _memo: dict[str, Any] = field(default_factory=dict)
 
     def _once(self, name: str, fn: Callable[[], Any]) -> Any:
@@ -237,6 +240,19 @@ def _is(ctx: EvalContext) -> dict[str, float]:
     return {"is_mean": mean, "is_std": std}
 
 
+@METRICS.register("memorization")
+def _memorization(ctx: EvalContext) -> dict[str, float]:
+    """Nearest-training-image distance of samples vs of held-out real images (pixel space): copies?"""
+    if ctx.real.kind != "image":
+        raise ConfigError("metric 'memorization' is for image data")
+    if ctx.held_out is None or not len(ctx.held_out):
+        raise ConfigError(f"metric 'memorization' needs real images the generator never trained on; "
+                          f"{ctx.real.name!r} has no held-out split here (a folder's test split is part of its "
+                          "training set: train with data_fraction < 1 to keep the rest aside)")
+    train = (ctx.train_set or ctx.real).x
+    return memorization(ctx.fake, train, ctx.held_out.x)
+
+
 # Metrics that compare against the real set in the chosen feature space (need the reference).
 _FEATURE_METRICS = {"fd", "kid", "prdc"}
 
@@ -282,6 +298,8 @@ def evaluate_samples(
     split: str | None = None,
     max_real: int = MAX_REAL,
     precomputed: dict[str, Any] | None = None,
+    train_set: Dataset | None = None,
+    held_out: Dataset | None = None,
 ) -> dict[str, Any]:
     """Compute ``metrics`` for generated samples ``fake`` against the real dataset ``real``.
 
@@ -292,10 +310,12 @@ def evaluate_samples(
     asked for (enables ``label_agreement``). ``split``: the name of the real split, recorded
     in the protocol and the cache key (default ``real.info["split"]`` or "unspecified").
     ``precomputed``: :func:`sample_outputs` of ``fake`` (computed in shards, e.g. one per rank).
+    ``train_set`` / ``held_out``: what the generator trained on (default ``real``) and real images
+    it never saw, for ``memorization``.
 
     Returns flat keys (only those computed): fd, kid_mean, kid_std, precision, recall, density,
     coverage, class_confident, classes_present, class_kl, label_agreement, modes, hq_frac,
-    reverse_kl, fid, is_mean, is_std; and ``protocol``.
+    reverse_kl, fid, is_mean, is_std, mem_ratio, mem_copies, mem_fake_nn, mem_real_nn; and ``protocol``.
     """
     if isinstance(metrics, str):  # "fd,kid" as typed on a command line
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -310,7 +330,7 @@ def evaluate_samples(
         raise GanforgeError(f"{len(requested_labels)} requested labels for {len(fake)} generated samples")
     ctx = EvalContext(
         fake, real, features, seed, requested_labels, cache_dir, inception_weights,
-        split or str(real.info.get("split", "unspecified")), max_real,
+        split or str(real.info.get("split", "unspecified")), max_real, train_set, held_out,
     )
     ctx._memo.update(precomputed or {})  # from sample_outputs over shards of ``fake``
     out: dict[str, Any] = {}
@@ -338,6 +358,9 @@ def evaluate_samples(
 
         card = classifier_card()
         protocol["classifier"] = f"{card['name']} (test accuracy {card['test_accuracy']:.4f}, seed {card['seed']})"
+    if "memorization" in names:
+        protocol["memorization"] = (f"pixel L2 to the nearest of {len((train_set or real).x)} training images; "
+                                    f"{len(held_out.x) if held_out is not None else 0} held-out real images")
     if "modes" in names:
         protocol["modes_rule"] = "nearest mode; high quality if within 3 std (PacGAN / VEEGAN)"
     out["protocol"] = protocol

@@ -109,9 +109,21 @@ class Recipe:
         """n latent codes for :meth:`generate`."""
         raise NotImplementedError
 
-    def generate(self, G: nn.Module, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        """Samples in model space from latents ``z`` with generator ``G`` (the live one or its EMA)."""
+    def generate(self, G: nn.Module, z: Tensor, labels: Tensor | None = None,
+                 truncation: float | None = None) -> Tensor:
+        """Samples in model space from latents ``z`` with generator ``G`` (the live one or its EMA).
+
+        ``truncation`` is applied where the method defines it: recipes that truncate in z do it in
+        :meth:`latent` and ignore it here; StyleGAN2 truncates w here and ignores it in :meth:`latent`.
+        """
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """Training state the recipe keeps outside its networks (ADA's p), saved in checkpoints."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
 
 
 RECIPES: Registry[Recipe] = Registry("recipe")

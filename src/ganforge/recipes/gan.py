@@ -24,7 +24,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from ..augment import diff_augment, parse_policy
+from ..ada import AdaptiveAugment
+from ..augment import ADAPTIVE, diff_augment, parse_policy
 from ..errors import ConfigError
 from ..losses import get_loss, gradient_penalty, r1_penalty, r2_penalty
 from ..models.conditional import ClassHeadDiscriminator
@@ -41,6 +42,7 @@ class GANRecipe(Recipe):
         cfg, reg = self.cfg, self.cfg.reg
         self.loss = get_loss(cfg.loss)
         self.augment = parse_policy(cfg.augment)
+        self.ada = AdaptiveAugment(cfg.ada, cfg.batch_size) if self.augment == [ADAPTIVE] else None
         if self.augment and self.data.kind != "image":
             raise ConfigError(f"augment={cfg.augment!r} needs image data; {self.data.name!r} is 2D points")
         if cfg.batch_size % reg.pack:
@@ -63,6 +65,13 @@ class GANRecipe(Recipe):
     def build_nets(self) -> dict[str, nn.Module]:
         raise NotImplementedError
 
+    def state_dict(self) -> dict:
+        return {"ada": self.ada.state_dict()} if self.ada is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.ada is not None and "ada" in state:
+            self.ada.load_state_dict(state["ada"])
+
     @property
     def latent_dim(self) -> int:
         """Width of G's input: the one-hot code and the normal part."""
@@ -77,7 +86,10 @@ class GANRecipe(Recipe):
                   D: Critic | None = None) -> tuple[Tensor, Tensor | None]:
         """D's view of a batch ``[N, ...]`` (augmented when configured, then packed): logits
         ``[N / pack]`` and, for a D with a class head (AC-GAN, InfoGAN), class logits ``[N, K]``."""
-        x = ctx.local(diff_augment(ctx.globalize(x), self.augment, ctx.gen)) if self.augment else x
+        if self.ada is not None:
+            x = ctx.local(self.ada(ctx.globalize(x), ctx.gen))
+        elif self.augment:
+            x = ctx.local(diff_augment(ctx.globalize(x), self.augment, ctx.gen))
         D = self.nets["D"] if D is None else D
         out = D(x, labels) if self.conditional else D(pack(x, self.cfg.reg.pack))
         return out if isinstance(out, tuple) else (out, None)
@@ -157,8 +169,13 @@ class GANRecipe(Recipe):
                truncation: float | None = None) -> Tensor:
         return self._latent(n, gen, device, truncation)
 
-    def generate(self, G: nn.Module, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return G(z, labels) if self.conditional else G(z)
+    def generate(self, G: nn.Module, z: Tensor, labels: Tensor | None = None,
+                 truncation: float | None = None) -> Tensor:
+        return G(z, labels) if self.conditional else G(z)  # truncation acts on z, in latent()
+
+    def train_fake(self, ctx: StepContext, z: Tensor, labels: Tensor | None) -> Tensor:
+        """The live generator's batch for a training step (StyleGAN2 adds style mixing and noise here)."""
+        return self.generate(self.nets["G"], z, labels)
 
     # ------------------------------------------------------------------ phases
     def d_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
@@ -166,11 +183,13 @@ class GANRecipe(Recipe):
         real, labels = ctx.real()  # [N, *shape], [N] or None
         fake_labels = labels if self.conditional else None  # fakes follow the data's class mix
         z = self.train_latent(ctx, len(real))
-        fake = self.generate(self.nets["G"], z, fake_labels)
+        fake = self.train_fake(ctx, z, fake_labels)
         real_target, fake_target = self.class_targets(z, labels, fake_labels)
         ctx.cache.update(fake=fake, real=real, real_labels=labels, fake_labels=fake_labels, fake_target=fake_target)
         real_logits, real_cls = self.d_outputs(real, ctx, labels)
         fake_logits, fake_cls = self.d_outputs(fake.detach(), ctx, fake_labels)
+        if self.ada is not None:
+            self.ada.observe(real_logits, ctx.step)
         loss = self.loss.d(real_logits, fake_logits)
         acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
         stats = {"Loss/D": loss.detach(), "D/real": real_logits.detach().mean(),
@@ -190,6 +209,8 @@ class GANRecipe(Recipe):
             loss = loss + self._r1_r2(D, coords(real), coords(fake), 1, stats)
         if len(stats) > 4:  # penalties were added: Loss/D is the total, Loss/D/adv the game alone
             stats["Loss/D"], stats["Loss/D/adv"] = loss.detach(), adv
+        if self.ada is not None:
+            stats.update(self.ada.stats())
         return loss, stats
 
     def _r1_r2(self, D: Critic, real: Tensor, fake: Tensor | None, scale: int, stats: Stats) -> Tensor:
@@ -212,7 +233,7 @@ class GANRecipe(Recipe):
         fake = ctx.cache.get("fake")  # made for the same labels as the real batch
         if fake is None and self.cfg.reg.r2:
             with torch.no_grad():
-                fake = self.generate(self.nets["G"], self.train_latent(ctx, len(real)), labels)
+                fake = self.train_fake(ctx, self.train_latent(ctx, len(real)), labels)
         stats: Stats = {}
         D, coords = self.critic(ctx, labels)
         loss = self._r1_r2(D, coords(real), None if fake is None else coords(fake), self.cfg.reg.lazy_every, stats)
@@ -223,7 +244,7 @@ class GANRecipe(Recipe):
             _, labels = ctx.real()
             fake_labels = labels if self.conditional else None
             z = self.train_latent(ctx, ctx.batch_size)
-            ctx.cache.update(fake=self.generate(self.nets["G"], z, fake_labels), fake_labels=fake_labels,
+            ctx.cache.update(fake=self.train_fake(ctx, z, fake_labels), fake_labels=fake_labels,
                              fake_target=self.class_targets(z, labels, fake_labels)[1])
         fake, fake_labels, target = ctx.cache.pop("fake"), ctx.cache.get("fake_labels"), ctx.cache.get("fake_target")
         D: Critic | None = None

@@ -21,7 +21,7 @@ import torch
 from .. import __version__
 from ..config import TrainConfig
 from ..console import info, warn
-from ..data import DataRequest, Dataset, InfiniteSampler, load_dataset
+from ..data import DataRequest, Dataset, InfiniteSampler, load_dataset, load_training_set
 from ..errors import ConfigError, GanforgeError, TrainingDiverged
 from ..recipes import Recipe, StepContext, build_recipe, lr_factor
 from . import checkpoint as ck
@@ -160,6 +160,7 @@ class Trainer:
             "sampler": self.sampler.state_dict(),
             "noise_gen": self.noise_gen.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "recipe": self.recipe.state_dict(),
         }
         return ck.save_checkpoint(self.run_dir, self.state.step, self.weights(), state, self.cfg.keep_checkpoints)
 
@@ -190,6 +191,7 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         self.noise_gen.set_state(state["noise_gen"])
         torch.set_rng_state(state["torch_rng"])
+        self.recipe.load_state_dict(state.get("recipe", {}))
 
     def _diverged_message(self, what: str) -> str:
         try:
@@ -426,8 +428,13 @@ class Trainer:
             if not self.dist.is_main:
                 return None
             precomputed = {k: _concat([s[k] for s in shards]) for k in mine}
+        held_out = None
+        if "memorization" in names:
+            cfg = self.cfg
+            held_out = load_training_set(cfg.data, DataRequest(cfg.resolution, cfg.channels, cfg.data_root),
+                                         cfg.data_fraction, cfg.seed)[1]
         result = evaluate_samples(fake, self.data, names, seed=self.cfg.seed, requested_labels=labels,
-                                  precomputed=precomputed)
+                                  precomputed=precomputed, train_set=self.data, held_out=held_out)
         self.logger.log(self.state.step, {f"Metrics/{k}": float(v) for k, v in result.items()
                                           if isinstance(v, (int, float))})
         return result

@@ -1,0 +1,189 @@
+"""StyleGAN2: the model's pieces against their formulas, training and exact resume, style control."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import loss_log
+
+import ganforge
+from ganforge.cli import main
+from ganforge.config import resolve
+from ganforge.errors import ConfigError
+from ganforge.models.stylegan2 import (
+    ModulatedConv,
+    StyleGAN2Discriminator,
+    StyleGAN2Generator,
+    _binomial,
+    downsample2d,
+    stylegan_channels,
+    upsample2d,
+)
+from ganforge.train import checkpoint as ck
+
+# 8 px, a handful of channels: every phase (D, lazy R1, G, lazy path length) runs within 4 steps
+TINY_SG = {"recipe": "stylegan2", "resolution": 8, "batch_size": 8, "net.width": 4, "net.max_channels": 8,
+           "net.z_dim": 8, "style.w_dim": 8, "style.map_layers": 2, "style.pl_every": 2, "reg.lazy_every": 2,
+           "steps": 4, "log_every": 2, "sample_every": 2, "checkpoint_every": 2, "eval.final_n": 0}
+
+
+@pytest.fixture(scope="module")
+def sg_run(tmp_path_factory):
+    return ganforge.train(dict(TINY_SG, out=str(tmp_path_factory.mktemp("sg") / "run")), progress=False)
+
+
+def test_resampling_filters_keep_constants_and_shapes():
+    f = _binomial()
+    assert f.shape == (4, 4) and math.isclose(float(f.sum()), 1.0, rel_tol=1e-6)
+    x = torch.ones(2, 3, 8, 8)
+    up, down = upsample2d(x, f), downsample2d(x, f)
+    assert up.shape == (2, 3, 16, 16) and down.shape == (2, 3, 4, 4)
+    assert torch.allclose(up[:, :, 2:-2, 2:-2], torch.ones(1)), "interior of an upsampled constant is that constant"
+    assert torch.allclose(down[:, :, 1:-1, 1:-1], torch.ones(1))
+
+
+def test_modulated_conv_matches_per_sample_weights():
+    """scale -> shared conv -> demodulate equals a convolution with each sample's own modulated,
+    demodulated weights (the paper's Eq. 1-3, computed as a grouped convolution)."""
+    torch.manual_seed(0)
+    conv = ModulatedConv(5, 6, 3, w_dim=7)
+    x, w = torch.randn(3, 5, 8, 8), torch.randn(3, 7)
+    s = conv.affine(w)  # [N, I]
+    wt = conv.weight * conv.gain  # [O, I, k, k]
+    per = wt[None] * s[:, None, :, None, None]  # [N, O, I, k, k]
+    per = per * (per.square().sum((2, 3, 4), keepdim=True) + 1e-8).rsqrt()
+    ref = F.conv2d(x.reshape(1, 15, 8, 8), per.reshape(18, 5, 3, 3), padding=1, groups=3).reshape(3, 6, 8, 8)
+    assert torch.allclose(conv(x, w), ref, atol=1e-5)
+
+
+def test_generator_and_discriminator_shapes():
+    assert stylegan_channels(32, 8, 32) == {4: 32, 8: 32, 16: 16, 32: 8}
+    G = StyleGAN2Generator(8, 16, 3, width=4, max_channels=16, w_dim=8, map_layers=2, num_classes=3)
+    assert G.num_ws == 2 * 4 - 2
+    z, y = torch.randn(5, 8), torch.tensor([0, 1, 2, 0, 1])
+    x = G(z, y)
+    assert x.shape == (5, 3, 16, 16) and torch.isfinite(x).all()
+    D = StyleGAN2Discriminator(16, 3, width=4, max_channels=16, mbstd=4, num_classes=3)
+    assert D(x, y).shape == (5,)
+    assert "mapping.w_avg" in G.state_dict() and "pl_mean" in G.state_dict()  # saved with the weights
+
+
+def test_truncation_pulls_towards_mean_w():
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(8, 8, 1, width=4, max_channels=8, w_dim=8, map_layers=2)
+    G.mapping.w_avg.normal_()
+    z = torch.randn(4, 8)
+    assert torch.equal(G(z, truncation=1.0), G(z))
+    avg = G(z, truncation=0.0)  # every sample is the image of the mean w
+    assert torch.allclose(avg, avg[:1].expand_as(avg), atol=1e-6)
+    assert torch.allclose(G.w(z, truncation=0.5), 0.5 * (G.w(z) + G.mapping.w_avg), atol=1e-6)
+
+
+@pytest.mark.parametrize("resolution", [12, 4])
+def test_resolution_must_be_a_power_of_two_from_8(tmp_path, resolution):
+    with pytest.raises(ConfigError, match="power of two from 8 to 1024"):
+        ganforge.train(dict(TINY_SG, resolution=resolution, out=str(tmp_path / "r")), progress=False)
+
+
+def test_stylegan2_trains_conditional_on_digits(sg_run):
+    g = ganforge.load(sg_run)
+    assert g.recipe.conditional and g.num_classes == 10
+    x = g.sample(6, seed=1, labels=3, truncation=0.7)
+    assert x.shape == (6, 1, 8, 8) and 0 <= x.min() and x.max() <= 1
+    w = ck.split_weights(ck.load_weights(ck.latest_checkpoint(sg_run)))["G"]
+    assert w["mapping.w_avg"].abs().sum() > 0 and w["pl_mean"] > 0  # both running means moved
+    assert {"Loss/G/pl", "Loss/D/r1", "G/pl_mean"} <= set(loss_log(sg_run)[-1])
+
+
+def test_resume_is_exact_with_ada_path_length_and_w_avg(tmp_path):
+    cfg = dict(TINY_SG, augment="ada", **{"ada.interval": 1, "ada.kimg": 0.2, "ada.p": 0.5})
+    straight = ganforge.train(dict(cfg, steps=6, out=str(tmp_path / "a")), progress=False)
+    half = ganforge.train(dict(cfg, steps=4, out=str(tmp_path / "b")), progress=False)
+    resumed = ganforge.train({"steps": 6}, resume=half, progress=False)
+    wa, wb = ck.load_weights(ck.latest_checkpoint(straight)), ck.load_weights(ck.latest_checkpoint(resumed))
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    sa, sb = ck.load_state(ck.latest_checkpoint(straight)), ck.load_state(ck.latest_checkpoint(resumed))
+    ada_a, ada_b = sa["recipe"]["ada"], sb["recipe"]["ada"]
+    assert float(ada_a["p"]) != 0.5, "p moved with a fast schedule"
+    assert torch.equal(ada_a["p"], ada_b["p"]) and torch.equal(ada_a["sign_sum"], ada_b["sign_sum"])
+    log_a, log_b = loss_log(straight), loss_log(resumed)
+    assert [r["Augment/p"] for r in log_a] == [r["Augment/p"] for r in log_b]
+    assert [r["Loss/G"] for r in log_a] == [r["Loss/G"] for r in log_b]
+
+
+def test_mix_and_interpolate_write_files_for_stylegan2(sg_run, tmp_path, capsys):
+    assert main(["mix", str(sg_run), "--row-seeds", "1,2,3", "--col-seeds", "4-5", "--out",
+                 str(tmp_path / "mix.npy"), "--layers", "0-1"]) == 0
+    import numpy as np
+
+    grid = np.load(tmp_path / "mix.npy")
+    assert grid.shape == (4 * 3, 1, 8, 8)
+    g = ganforge.load(sg_run)
+    rows = g.mix([1, 2, 3], [4, 5], layers="0-1")
+    one = g.sample(1, seed=2)
+    assert torch.allclose(rows[2 * 3], one[0], atol=1e-5), "the row image of seed 2 is `sample --seed 2`"
+    for name in ("walk.gif", "walk.npy", "walk.png", "walk.mp4"):
+        assert main(["interpolate", str(sg_run), "--seeds", "1,2,3", "--frames", "4", "--out",
+                     str(tmp_path / name)]) == 0
+        assert (tmp_path / name).stat().st_size > 0
+    walk = np.load(tmp_path / "walk.npy")
+    assert walk.shape == (2 * 4 + 1, 1, 8, 8)
+    g_w = g.w(torch.randn(2, 8), torch.tensor([1, 2]))
+    assert g_w.shape == (2, 8)
+
+
+def test_mix_on_a_recipe_without_styles_is_one_line(tiny, capsys):
+    run = ganforge.train(dict(tiny, steps=2), progress=False)
+    capsys.readouterr()
+    assert main(["mix", str(run), "--row-seeds", "1", "--col-seeds", "2", "--out", "x.png"]) == 2
+    err = capsys.readouterr().err
+    assert "has no styles" in err and len(err.strip().splitlines()) == 1
+    assert main(["interpolate", str(run), "--seeds", "1,2", "--frames", "3", "--out",
+                 str(tiny["out"]) + "/walk.npy"]) == 0  # a walk in z works for every recipe
+    assert main(["interpolate", str(run), "--seeds", "1", "--out", "w.gif"]) == 2
+    assert main(["mix", str(run), "--row-seeds", "a", "--col-seeds", "2", "--out", "x.png"]) == 2
+
+
+def test_stylegan_config_is_validated():
+    with pytest.raises(ConfigError, match="style.mixing"):
+        resolve({"recipe": "stylegan2", "style.mixing": 1.5})
+    with pytest.raises(ConfigError, match="ada is a whole pipeline"):
+        resolve({"augment": "ada,translation"})
+
+
+def test_folder_preset_takes_its_size_from_the_data_and_turns_ada_on(tmp_path, capsys):
+    from PIL import Image
+
+    for i, size in enumerate([(40, 40), (50, 36), (64, 48)]):
+        Image.new("RGB", size, (i * 60, 20, 200)).save(tmp_path / f"{i}.png")
+    cfg = resolve({"recipe": "stylegan2", "data": f"folder:{tmp_path}"})
+    assert cfg.resolution == 32 and cfg.augment == "ada"  # median short side 40 -> 32
+    assert "resolution 32 from the data" in capsys.readouterr().err
+    assert resolve({"recipe": "stylegan2", "data": f"folder:{tmp_path}", "resolution": 16}).resolution == 16
+    from ganforge.data import DataRequest, load_dataset
+
+    load_dataset(f"folder:{tmp_path}", DataRequest(resolution=32))
+    err = capsys.readouterr().err
+    assert "3 image(s) in 3 size(s)" in err and "resized to 32x32" in err
+
+
+def test_memorization_tells_copies_from_new_samples():
+    from ganforge.metrics.memorization import memorization, nearest_pairs
+
+    g = torch.Generator().manual_seed(0)
+    train, held = torch.rand(50, 1, 4, 4, generator=g), torch.rand(30, 1, 4, 4, generator=g)
+    copies = memorization(train[:20] + 1e-4, train, held)
+    fresh = memorization(torch.rand(40, 1, 4, 4, generator=g), train, held)
+    assert copies["mem_ratio"] < 0.01 and copies["mem_copies"] == 1.0
+    assert 0.6 < fresh["mem_ratio"] < 1.6 and fresh["mem_copies"] < 0.2
+    d = torch.cdist(held.flatten(1).double(), train.flatten(1).double()).min(1).values
+    assert math.isclose(fresh["mem_real_nn"], float(d.median()), rel_tol=1e-9)
+    pairs = nearest_pairs(train[:3] + 1e-4, train, n=3)
+    assert torch.allclose(pairs[:3], pairs[3:], atol=1e-3)  # each sample above the training image it copies
+
+
+def test_memorization_from_eval_on_a_run(sg_run, capsys):
+    r = ganforge.evaluate(sg_run, metrics="memorization", n=50)
+    assert r["mem_ratio"] > 0 and (sg_run / "memorization.png").is_file()
+    assert "1437 training images; 360 held-out" in r["protocol"]["memorization"]
