@@ -265,7 +265,7 @@ def test_evaluate_samples_keys_protocol_and_cache(digits_test, digits_train, tmp
 
 
 def test_evaluate_samples_errors(digits_test, tmp_path):
-    with pytest.raises(ConfigError, match="choose from: classes, fd, fid, is, kid, modes, prdc"):
+    with pytest.raises(ConfigError, match="choose from: classes, fd, fid, is, kid, memorization, modes, prdc"):
         evaluate_samples(digits_test.x, digits_test, ["fd", "sharpness"], cache_dir=tmp_path)
     with pytest.raises(ConfigError, match="unknown feature extractor"):
         evaluate_samples(digits_test.x, digits_test, ["fd"], features="vgg", cache_dir=tmp_path)
@@ -365,5 +365,5 @@ def test_missing_inception_weights_is_one_clear_line(tmp_path, monkeypatch, digi
 
 
 def test_metric_registry_lists_the_suite():
-    assert METRICS.list() == ["classes", "fd", "fid", "is", "kid", "modes", "prdc"]
+    assert METRICS.list() == ["classes", "fd", "fid", "is", "kid", "memorization", "modes", "prdc"]
     assert FEATURES.list() == ["digits", "identity", "inception", "random-cnn"]

@@ -112,7 +112,7 @@ class EvalConfig:
 class TrainConfig:
     recipe: str | None = None  # None: dcgan for images, vanilla for 2D points
     data: str = "digits"
-    resolution: int = 16
+    resolution: int = 16  # image side; 0: from the data (folder: the median short side, as a power of two)
     channels: int | None = None  # None: the dataset's own
     data_root: str | None = None  # where torchvision sets are cached / downloaded
     data_fraction: float = 1.0  # train on a stratified random fraction of the training split (low-data studies)
@@ -166,7 +166,7 @@ RESULT_KEYS = {"fd", "kid_mean", "precision", "recall", "density", "coverage", "
 CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "steps": (lambda v: v >= 1, "an integer >= 1"),
     "batch_size": (lambda v: v >= 1, "an integer >= 1"),
-    "resolution": (lambda v: 4 <= v <= 1024, "an integer from 4 to 1024"),
+    "resolution": (lambda v: 4 <= v <= 1024, "an integer from 4 to 1024 (0: from a folder's images)"),
     "channels": (lambda v: v is None or v in (1, 3), "1, 3 or null"),
     "seed": (lambda v: v >= 0, "an integer >= 0"),
     "data_fraction": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
@@ -432,14 +432,16 @@ def resolve(
     for layer in layers:
         merge(cfg, layer)
     cfg.recipe = recipe
-    if probe.data.startswith("folder:") and not any("resolution" in layer for layer in [defaults, *layers]):
-        cfg.resolution = _resolution_from_folder(probe.data.partition(":")[2], cfg.resolution)
+    if cfg.resolution == 0:  # "from the data"
+        if not cfg.data.startswith("folder:"):
+            raise ConfigError(f"resolution=0 (from the data) is for folder: data; give {cfg.data} a side, e.g. 16")
+        cfg.resolution = _resolution_from_folder(cfg.data.partition(":")[2])
     return validate(cfg)
 
 
-def _resolution_from_folder(path: str, fallback: int) -> int:
-    """A folder's training side when none is given: the largest power of two <= its images' median short
-    side (8 to 128), stated in the log; ``fallback`` when no header is readable (the loader then explains)."""
+def _resolution_from_folder(path: str, fallback: int = 16) -> int:
+    """A folder's training side: the largest power of two <= its images' median short side (8 to 128),
+    stated in the log; ``fallback`` when no header is readable (the loader then explains)."""
     from .console import info
     from .data.folder import native_resolution, resolve_root
 
