@@ -64,6 +64,11 @@ EQUIVALENCE = {
     "vanilla": ({"recipe": "vanilla", "data": "ring8", "steps": 30}, 1e-4),
     "dcgan": ({"recipe": "dcgan", "resolution": 16, "net.width": 8, "net.z_dim": 8, "steps": 30,
                "augment": "translation,cutout"}, 0.05),
+    # ADA's r_t is all-reduced, so p moves alike; minibatch stddev and path length (whose batch is a
+    # per-rank share) are off, as they are the only parts that see a rank's batch apart
+    "stylegan2": ({"recipe": "stylegan2", "resolution": 8, "net.width": 4, "net.max_channels": 8, "net.z_dim": 8,
+                   "style.w_dim": 8, "style.map_layers": 2, "reg.mbstd": 0, "style.pl_weight": 0, "steps": 30,
+                   "reg.lazy_every": 4, "augment": "ada", "ada.interval": 2, "ada.kimg": 0.1, "ada.p": 0.3}, 1e-4),
 }
 
 

@@ -187,3 +187,25 @@ def test_memorization_from_eval_on_a_run(sg_run, capsys):
     r = ganforge.evaluate(sg_run, metrics="memorization", n=50)
     assert r["mem_ratio"] > 0 and (sg_run / "memorization.png").is_file()
     assert "1437 training images; 360 held-out" in r["protocol"]["memorization"]
+
+
+def test_stylegan2_trains_under_bf16_autocast_with_ada(tmp_path):
+    run = ganforge.train(dict(TINY_SG, amp=True, augment="ada", steps=2, out=str(tmp_path / "amp")), progress=False)
+    x = ganforge.load(run).sample(4, seed=0, truncation=0.5)
+    assert torch.isfinite(x).all() and x.shape == (4, 1, 8, 8)
+
+
+def test_ada_at_p0_is_identity_and_its_gradient_reaches_the_input():
+    from ganforge.ada import AdaptiveAugment, ada_augment
+    from ganforge.config import ADAConfig
+
+    x = torch.rand(6, 3, 8, 8, requires_grad=True) * 2 - 1
+    assert torch.allclose(ada_augment(x, torch.tensor(0.0), torch.Generator().manual_seed(0)), x, atol=1e-5)
+    y = ada_augment(x, torch.tensor(1.0), torch.Generator().manual_seed(0))
+    assert not torch.allclose(y, x, atol=1e-2)
+    (g,) = torch.autograd.grad(y.square().sum(), x)
+    assert g.abs().sum() > 0
+    ada = AdaptiveAugment(ADAConfig(target=0.6, interval=1, kimg=1.0), batch_size=100)
+    for step in range(3):  # D is sure of every real image: r_t = 1 > 0.6, so p rises by 100 / 1000 per step
+        ada.observe(torch.ones(100), step)
+    assert math.isclose(float(ada.p), 0.2, abs_tol=1e-6) and float(ada.rt) == 1.0

@@ -44,10 +44,6 @@ def seed_latents(recipe: Recipe, spec: DataSpec, seeds: list[int], label: int | 
     return torch.cat(zs), None if ys[0] is None else torch.cat(ys)
 
 
-def has_styles(recipe: Recipe) -> bool:
-    return bool(getattr(recipe, "has_styles", False))
-
-
 def layer_range(spec: str | None, num_ws: int) -> list[int]:
     """``coarse`` / ``middle`` / ``fine`` (thirds of the layers), ``A-B``, ``a,b,c``; default coarse."""
     thirds = [round(num_ws * i / 3) for i in range(4)]
@@ -68,7 +64,7 @@ def layer_range(spec: str | None, num_ws: int) -> list[int]:
 
 @torch.no_grad()
 def w_of(recipe: Recipe, G: nn.Module, z: Tensor, labels: Tensor | None, truncation: float | None) -> Tensor:
-    if not has_styles(recipe):
+    if not recipe.has_styles:
         raise GanforgeError(f"recipe {recipe.cfg.recipe} has no intermediate latent w; w(), style mixing and "
                             "walks in w need a stylegan2 run")
     return G.w(z, labels if recipe.conditional else None, truncation)
@@ -80,7 +76,7 @@ def style_mix(recipe: Recipe, G: nn.Module, spec: DataSpec, row_seeds: list[int]
     """The mixing grid of the StyleGAN paper in data space, ``[(R + 1) * (C + 1), C, H, W]``: the top
     row holds the column seeds' images, the left column the row seeds', cell (r, c) the row image
     with the styles of ``layers`` taken from column c; the top-left cell is blank."""
-    if not has_styles(recipe):
+    if not recipe.has_styles:
         raise GanforgeError(f"recipe {recipe.cfg.recipe} has no styles to mix; style mixing needs a stylegan2 run")
     device = next(G.parameters()).device
     picked = layer_range(layers, G.num_ws)
@@ -128,7 +124,7 @@ def interpolate(recipe: Recipe, G: nn.Module, spec: DataSpec, seeds: list[int], 
     if y is not None:
         y = y[:1].expand(len(seeds))
     t = torch.arange(frames, device=device, dtype=torch.float32) / frames
-    if has_styles(recipe):
+    if recipe.has_styles:
         w = w_of(recipe, G, z, y, truncation)  # [S, w_dim]
         path = torch.cat([torch.lerp(w[i], w[i + 1], t.view(-1, 1)) for i in range(len(seeds) - 1)] + [w[-1:]])
         return torch.cat([spec.from_model(recipe.styles(G, G.broadcast(part)).float()).cpu()

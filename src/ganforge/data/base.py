@@ -140,9 +140,9 @@ def load_dataset(spec: str, request: DataRequest | None = None) -> Dataset:
     return data
 
 
-def load_training_set(spec: str, request: DataRequest, fraction: float = 1.0,
-                      seed: int = 0) -> tuple[Dataset, Dataset | None]:
-    """What a run trains on and real images it never sees (None when the data has none).
+def load_training_set(spec: str, request: DataRequest, fraction: float = 1.0, seed: int = 0,
+                      held_out: bool = True) -> tuple[Dataset, Dataset | None]:
+    """What a run trains on and (with ``held_out``) real images it never sees, or None when there are none.
 
     The training set is the ``train`` split, or a stratified random ``fraction`` of it (the rest
     is then held out); otherwise the ``test`` split is held out, except for ``folder:`` data,
@@ -151,8 +151,9 @@ def load_training_set(spec: str, request: DataRequest, fraction: float = 1.0,
     data = load_dataset(spec, DataRequest(request.resolution, request.channels, request.root, "train",
                                           request.seed))
     if fraction < 1:
-        return data.split(fraction, seed=seed)
-    if data.name.startswith("folder:"):
+        train, rest = data.split(fraction, seed=seed)
+        return train, rest if held_out else None
+    if not held_out or data.name.startswith("folder:"):
         return data, None
     return data, load_dataset(spec, DataRequest(request.resolution, request.channels, request.root, "test",
                                                 request.seed))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
@@ -90,6 +91,7 @@ class Recipe:
     nets: dict[str, nn.Module] = field(default_factory=dict)
     generator_name: str = "G"  # the network the trainer keeps an EMA copy of and samples from
     conditional: bool = False  # True when generate() honours labels
+    has_styles: ClassVar[bool] = False  # an intermediate latent w and per-layer styles (StyleGAN2)
 
     def __post_init__(self) -> None:
         """Subclasses build their networks here."""

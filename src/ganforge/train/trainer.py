@@ -21,7 +21,7 @@ import torch
 from .. import __version__
 from ..config import TrainConfig
 from ..console import info, warn
-from ..data import DataRequest, Dataset, InfiniteSampler, load_dataset, load_training_set
+from ..data import DataRequest, Dataset, InfiniteSampler, load_training_set
 from ..errors import ConfigError, GanforgeError, TrainingDiverged
 from ..recipes import Recipe, StepContext, build_recipe, lr_factor
 from . import checkpoint as ck
@@ -75,10 +75,8 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)  # process-wide; tiny nets lose more to thread sync than they gain
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.data: Dataset = load_dataset(cfg.data, DataRequest(cfg.resolution, cfg.channels, cfg.data_root, "train",
-                                                                cfg.seed))
-        if cfg.data_fraction < 1:
-            self.data = self.data.split(cfg.data_fraction, seed=cfg.seed)[0]
+        self.data: Dataset = load_training_set(cfg.data, self._data_request(), cfg.data_fraction, cfg.seed,
+                                               held_out=False)[0]
         self.recipe: Recipe = build_recipe(cfg, self.data.spec())
         self.recipe.fit_data(self.data.to_model(self.data.x))
         for net in self.recipe.nets.values():
@@ -124,6 +122,10 @@ class Trainer:
         self.lock = RunLock(self.run_dir)
 
     # ---------------------------------------------------------------- setup helpers
+    def _data_request(self) -> DataRequest:
+        cfg = self.cfg
+        return DataRequest(cfg.resolution, cfg.channels, cfg.data_root, "train", cfg.seed)
+
     def _amp_dtype(self) -> torch.dtype | None:
         if not self.cfg.amp:
             return None
@@ -430,9 +432,7 @@ class Trainer:
             precomputed = {k: _concat([s[k] for s in shards]) for k in mine}
         held_out = None
         if "memorization" in names:
-            cfg = self.cfg
-            held_out = load_training_set(cfg.data, DataRequest(cfg.resolution, cfg.channels, cfg.data_root),
-                                         cfg.data_fraction, cfg.seed)[1]
+            held_out = load_training_set(self.cfg.data, self._data_request(), self.cfg.data_fraction, self.cfg.seed)[1]
         result = evaluate_samples(fake, self.data, names, seed=self.cfg.seed, requested_labels=labels,
                                   precomputed=precomputed, train_set=self.data, held_out=held_out)
         self.logger.log(self.state.step, {f"Metrics/{k}": float(v) for k, v in result.items()
