@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from .data import DataSpec
-from .drawing import labels_for
+from .drawing import labels_for, synthesize
 from .errors import GanforgeError
 from .recipes.base import Recipe
 
@@ -132,9 +132,4 @@ def interpolate(recipe: Recipe, G: nn.Module, spec: DataSpec, seeds: list[int], 
     flat = z.flatten(1)
     path = torch.cat([slerp(flat[i], flat[i + 1], t) for i in range(len(seeds) - 1)] + [flat[-1:]])
     labels = None if y is None else y[:1].expand(len(path))
-    out = []
-    for i in range(0, len(path), 256):
-        part = path[i : i + 256].view(-1, *z.shape[1:])
-        out.append(spec.from_model(recipe.generate(G, part, None if labels is None else labels[i : i + 256],
-                                                   truncation).float()).cpu())
-    return torch.cat(out)
+    return synthesize(recipe, G, spec, path.view(-1, *z.shape[1:]), labels, 256, truncation)

@@ -110,7 +110,8 @@ def evaluate(run_dir: str | Path | None = None, images: str | Path | torch.Tenso
         cfg = g.recipe.cfg
         real = load_dataset(data or cfg.data, DataRequest(cfg.resolution, cfg.channels, cfg.data_root, "train"))
         fake, labels = g.draw(n or DEFAULT_N[real.kind], seed)
-        if "memorization" in (metrics if isinstance(metrics, list) else str(metrics or "").split(",")):
+        asked = metrics if isinstance(metrics, list) else str(metrics or "").split(",")
+        if "memorization" in [m.strip() for m in asked]:
             request = DataRequest(cfg.resolution, cfg.channels, cfg.data_root)
             train_set, held_out = load_training_set(data or cfg.data, request, cfg.data_fraction, cfg.seed)
     else:

@@ -11,6 +11,12 @@ from .errors import GanforgeError
 from .io import atomic_path
 
 
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """An array as .npy, written atomically, never pickled."""
+    with atomic_path(path) as tmp:
+        np.save(tmp, array, allow_pickle=False)
+
+
 def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | None = None,
                   truncation: float | None = None) -> Path:
     """Sample ``n`` and write them to ``target`` by its form; returns what was written.
@@ -25,11 +31,9 @@ def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | No
         raise GanforgeError(f"--out {str(target)!r}: expected FILE.png, FILE.npy or a directory")
     x, labels = g.draw(n, seed, label, truncation)
     if suffix == ".npy":
-        with atomic_path(target) as tmp:
-            np.save(tmp, x.numpy().astype(np.float32), allow_pickle=False)
+        save_npy(target, x.numpy().astype(np.float32))
         if labels is not None:
-            with atomic_path(target.with_suffix(".labels.npy")) as tmp:
-                np.save(tmp, labels.cpu().numpy().astype(np.int64), allow_pickle=False)
+            save_npy(target.with_suffix(".labels.npy"), labels.cpu().numpy().astype(np.int64))
         return target
     if suffix == ".png":
         from .train.visuals import save_image_grid, save_points_plot
@@ -61,8 +65,7 @@ def write_mix(g: Generator, row_seeds: list[int], col_seeds: list[int], target: 
         raise GanforgeError(f"--out {str(target)!r}: expected FILE.png or FILE.npy")
     x = g.mix(row_seeds, col_seeds, layers, truncation, label)
     if target.suffix.lower() == ".npy":
-        with atomic_path(target) as tmp:
-            np.save(tmp, x.numpy().astype(np.float32), allow_pickle=False)
+        save_npy(target, x.numpy().astype(np.float32))
     else:
         save_image_grid(x, target, nrow=len(col_seeds) + 1)
     return target
@@ -87,8 +90,7 @@ def write_walk(g: Generator, seeds: list[int], frames: int, target: Path, trunca
                                 "or write .gif or .npy") from None
     x = g.interpolate(seeds, frames, truncation, label)  # [F, C, H, W] in [0, 1]
     if suffix == ".npy":
-        with atomic_path(target) as tmp:
-            np.save(tmp, x.numpy().astype(np.float32), allow_pickle=False)
+        save_npy(target, x.numpy().astype(np.float32))
         return target
     if suffix == ".png":
         from .train.visuals import save_image_grid
