@@ -1,4 +1,8 @@
-"""The public Python API: ``train``, ``load``, ``list_recipes``, ``list_datasets``."""
+"""The public Python API: ``train``, ``load``, ``list_recipes``, ``list_datasets``.
+
+``load(run)`` gives a :class:`Generator` (sample from noise) or, for pix2pix / CycleGAN runs, a
+:class:`Translator` (translate images).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -99,14 +103,44 @@ class Generator:
         return drawing.labels_for(self.recipe, self.spec, n, labels, gen, self.device)
 
 
+class Translator:
+    """A trained image-to-image model: ``ganforge.load(run_dir).translate(image)``."""
+
+    def __init__(self, recipe: Recipe, net: torch.nn.Module, spec: DataSpec, run_dir: Path) -> None:
+        self.recipe, self.net, self.spec, self.run_dir = recipe, net.eval(), spec, run_dir
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return self.recipe.directions
+
+    def to(self, device: str | torch.device) -> Translator:
+        self.net.to(device)
+        return self
+
+    def translate(self, x: Any, direction: str = "AtoB", fit: str | None = None) -> torch.Tensor:
+        """Images of the source domain -> the other domain, in [0, 1].
+
+        ``x``: a tensor [C, H, W] or [N, C, H, W] in [0, 1], a PIL image, or a numpy array [H, W] /
+        [H, W, C] (uint8, uint16 or float in [0, 1]); any channel count and size. ``fit``: ``resize``
+        (to the trained size) or ``tile`` (at the image's own scale); default by how the model was
+        trained (:mod:`ganforge.translation`). Returns [C', H', W'] for one image, [N, ...] for a batch.
+        """
+        from .translation import as_tensor, translate_images
+
+        batch = as_tensor(x)
+        out = translate_images(self.recipe, self.net, self.spec, list(batch), direction, fit)
+        return torch.stack(out) if torch.is_tensor(x) and x.dim() == 4 else out[0]
+
+
 def load(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu",
-         checkpoint: str = "latest") -> Generator:
+         checkpoint: str = "latest") -> Generator | Translator:
     """Load a run's generator: the EMA weights when the run kept them; ``checkpoint="best"``
-    for the weights that scored best during training (``--eval-every``)."""
+    for the weights that scored best during training (``--eval-every``). Translation runs
+    (pix2pix, CycleGAN) load as a :class:`Translator`."""
     run_dir, cfg, spec = read_run(run_dir)
     recipe = build_recipe(cfg, spec)
     nets = ck.split_weights(ck.load_weights(ck.latest_checkpoint(run_dir, checkpoint)))
     name = recipe.generator_name
     G = recipe.nets[name]
     ck.load_into(G, nets.get(f"{name}_ema") if ema and f"{name}_ema" in nets else nets.get(name), name)
-    return Generator(recipe, G, spec, run_dir).to(device)
+    return (Translator if recipe.translates else Generator)(recipe, G, spec, run_dir).to(device)

@@ -1,4 +1,4 @@
-"""The command line: ``ganforge train | sample | mix | interpolate | synthesize | eval | list``
+"""The command line: ``ganforge train | sample | mix | interpolate | translate | synthesize | eval | list``
 (thin: parse, call the API).
 
 Every user error is one line on stderr and exit code 2, never a traceback.
@@ -80,10 +80,9 @@ def sample(
                                                         "StyleGAN2, in w: 1 none, 0 the average image)."),
 ) -> None:
     """Draw samples from a trained generator."""
-    from .api import load
     from .sampling import write_samples
 
-    g = load(run_dir)
+    g = _sampler(run_dir)
     target = out_path or Path(run_dir) / "samples" / f"sample-seed{seed}.png"
     written = write_samples(g, n, seed, target, label, truncation)
     out.print(f"wrote {written}")
@@ -101,12 +100,11 @@ def mix(
     label: int | None = typer.Option(None, help="Class (conditional runs; default: each seed's own)."),
 ) -> None:
     """The style-mixing grid of the StyleGAN paper."""
-    from .api import load
     from .control import parse_seeds
     from .sampling import write_mix
 
     rows, cols = parse_seeds(row_seeds, "--row-seeds"), parse_seeds(col_seeds, "--col-seeds")
-    out.print(f"wrote {write_mix(load(run_dir), rows, cols, out_path, layers, truncation, label)}")
+    out.print(f"wrote {write_mix(_sampler(run_dir), rows, cols, out_path, layers, truncation, label)}")
 
 
 @app.command()
@@ -119,11 +117,51 @@ def interpolate(
     label: int | None = typer.Option(None, help="Class along the walk (conditional runs; default the first seed's)."),
 ) -> None:
     """A latent walk between seeds (in w for StyleGAN2, spherical in z otherwise)."""
-    from .api import load
     from .control import parse_seeds
     from .sampling import write_walk
 
-    out.print(f"wrote {write_walk(load(run_dir), parse_seeds(seeds), frames, out_path, truncation, label)}")
+    out.print(f"wrote {write_walk(_sampler(run_dir), parse_seeds(seeds), frames, out_path, truncation, label)}")
+
+
+@app.command()
+def translate(
+    run_dir: Path = typer.Argument(..., help="A pix2pix or cyclegan run directory."),
+    input_path: Path = typer.Option(..., "--input", help="An image, a folder of images, or an .npy [N, C, H, W]."),
+    out_path: Path = typer.Option(..., "--out", help="FILE.png, FILE.npy (float32) or a DIR (one PNG per input)."),
+    direction: str = typer.Option("AtoB", help="AtoB, or BtoA (cyclegan runs)."),
+    fit: str | None = typer.Option(None, help="resize (to the trained size) or tile (at the image's own scale); "
+                                              "default: tile for models trained on photo patches, else resize."),
+) -> None:
+    """Translate images with a trained pix2pix / CycleGAN model."""
+    from .console import warn
+    from .translation import translate_files
+
+    written, n, skipped = translate_files(_translator(run_dir), input_path, out_path, direction, fit)
+    if skipped:
+        warn(f"skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}"
+             f"{f' and {len(skipped) - 5} more' if len(skipped) > 5 else ''}")
+    out.print(f"wrote {n} translation(s) to {written}")
+
+
+def _translator(run_dir: Path):
+    from .api import Translator, load
+
+    t = load(run_dir)
+    if not isinstance(t, Translator):
+        raise GanforgeError(f"{run_dir} is a {t.recipe.cfg.recipe} run, not a translation run; translate needs a "
+                            "pix2pix or cyclegan run (ganforge sample draws from this one)")
+    return t
+
+
+def _sampler(run_dir: Path):
+    """A run's generator for sample / mix / interpolate / synthesize; translation runs are refused."""
+    from .api import Translator, load
+
+    g = load(run_dir)
+    if isinstance(g, Translator):
+        raise GanforgeError(f"{run_dir} is a {g.recipe.cfg.recipe} run: it translates images rather than sampling "
+                            f"from noise; use ganforge translate {run_dir} --input PATH --out PATH")
+    return g
 
 
 @app.command()
@@ -135,10 +173,9 @@ def synthesize(
     truncation: float | None = typer.Option(None, help="Truncation psi (> 0)."),
 ) -> None:
     """Write a labelled synthetic dataset (readable back with --data folder:DIR)."""
-    from .api import load
     from .sampling import synthesize as write
 
-    n = write(load(run_dir), per_class, out_dir, seed, truncation)
+    n = write(_sampler(run_dir), per_class, out_dir, seed, truncation)
     out.print(f"wrote {n} synthetic images to {out_dir}")
 
 

@@ -38,6 +38,7 @@ class OptimConfig:
     beta2: float = 0.999
     lr_decay: str = "none"  # none | linear | cosine, over the configured steps, to lr_final_frac * lr
     lr_final_frac: float = 0.0
+    decay_start: float = 0.0  # fraction of the steps at the full rate before the decay begins (CycleGAN: 0.5)
 
 
 @dataclass
@@ -100,6 +101,24 @@ class ADAConfig:
 
 
 @dataclass
+class TranslateConfig:
+    """Image-to-image translation: pix2pix and CycleGAN (recipes/translation.py)."""
+
+    l1: float = 100.0  # pix2pix: weight of the L1 distance to the target
+    cycle: float = 10.0  # CycleGAN: lambda of the cycle-consistency L1 loss (both directions)
+    identity: float = 0.5  # CycleGAN: identity-mapping loss weight, as a multiple of cycle; 0: off
+    pool: int = 50  # CycleGAN: generated images kept per domain to show the discriminators; 0: none
+    blocks: int = 9  # CycleGAN: residual blocks of the ResNet generators (6 or 9 in the paper)
+    down: int = 2  # CycleGAN: stride-2 downsamplings of the ResNet generators
+    patch_layers: int = 0  # PatchGAN stride-2 layers (3: 70x70 receptive field); 0: 70 px at 256, scaled
+    norm: str = "instance"  # instance | batch
+    dropout: float = 0.5  # pix2pix: U-Net decoder dropout (the paper's noise); 0: off
+    jitter: float = 0.125  # training inputs are enlarged by this fraction, then randomly cropped back
+    flip: bool = True  # random horizontal mirroring of training inputs
+    keep_luminance: bool = False  # output luma = input luma: colourisation as predicting chroma
+
+
+@dataclass
 class EvalConfig:
     every: int = 0  # steps between evaluations during training; 0: never
     metrics: str = ""  # comma-separated; empty: the data's defaults (fd,kid,prdc[,classes] or modes,fd)
@@ -132,6 +151,7 @@ class TrainConfig:
     reg: RegConfig = field(default_factory=RegConfig)
     style: StyleConfig = field(default_factory=StyleConfig)
     ada: ADAConfig = field(default_factory=ADAConfig)
+    translate: TranslateConfig = field(default_factory=TranslateConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     log_every: int = 50
@@ -159,7 +179,8 @@ def default_recipe(data: str) -> str:
 
 
 # evaluation result keys that can choose the "best" checkpoint
-RESULT_KEYS = {"fd", "kid_mean", "precision", "recall", "density", "coverage", "class_confident", "class_kl",
+RESULT_KEYS = {"psnr", "ssim", "l1", "cycle_l1", "labels_kept_ab", "labels_kept_ba", "fd_ab", "fd_ba",
+               "fd", "kid_mean", "precision", "recall", "density", "coverage", "class_confident", "class_kl",
                "classes_present", "label_agreement", "modes", "hq_frac", "reverse_kl", "fid", "is_mean"}
 
 # key -> (predicate, what is allowed); checked after every merge
@@ -184,6 +205,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "optim.beta2": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "optim.lr_decay": (lambda v: v in ("none", "linear", "cosine"), "none, linear or cosine"),
     "optim.lr_final_frac": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "optim.decay_start": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "augment": (lambda v: _valid_policy(v), "comma-separated translation, cutout, color; ada; or empty"),
     "ema.kimg": (lambda v: v > 0, "a number > 0"),
     "ema.rampup": (lambda v: v >= 0, "a number >= 0"),
@@ -208,6 +230,16 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "ada.interval": (lambda v: v >= 1, "an integer >= 1"),
     "ada.kimg": (lambda v: v > 0, "a number > 0"),
     "ada.p": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "translate.l1": (lambda v: v >= 0, "a number >= 0"),
+    "translate.cycle": (lambda v: v >= 0, "a number >= 0"),
+    "translate.identity": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "translate.pool": (lambda v: v >= 0, "an integer >= 0 (0: no history)"),
+    "translate.blocks": (lambda v: v >= 0, "an integer >= 0"),
+    "translate.down": (lambda v: 0 <= v <= 4, "an integer from 0 to 4"),
+    "translate.patch_layers": (lambda v: 0 <= v <= 6, "an integer from 0 (scaled to the resolution) to 6"),
+    "translate.norm": (lambda v: v in ("instance", "batch"), "instance or batch"),
+    "translate.dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "translate.jitter": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "health.d_accuracy_max": (lambda v: 0.5 < v <= 1, "a number in (0.5, 1]"),
     "health.g_loss_max": (lambda v: v > 0, "a number > 0"),
     "health.diversity_min": (lambda v: v >= 0, "a number >= 0"),

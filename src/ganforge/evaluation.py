@@ -108,6 +108,12 @@ def evaluate(run_dir: str | Path | None = None, images: str | Path | torch.Tenso
 
         g = load(run_dir, device=device, checkpoint=checkpoint)
         cfg = g.recipe.cfg
+        if g.recipe.translates:  # pix2pix / CycleGAN: is the translation right, on held-out images
+            from .metrics.translation import translation_metrics
+
+            request = DataRequest(cfg.resolution, cfg.channels, cfg.data_root)
+            train, test = load_training_set(data or cfg.data, request, cfg.data_fraction, cfg.seed)
+            return translation_metrics(g.recipe, g.net, train, test, seed)
         real = load_dataset(data or cfg.data, DataRequest(cfg.resolution, cfg.channels, cfg.data_root, "train"))
         fake, labels = g.draw(n or DEFAULT_N[real.kind], seed)
         asked = metrics if isinstance(metrics, list) else str(metrics or "").split(",")

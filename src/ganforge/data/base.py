@@ -20,6 +20,9 @@ class Dataset:
 
     ``x``: images ``[N, C, H, W]`` float32 in [0, 1], or points ``[N, D]`` float32.
     ``y``: int64 class labels ``[N]`` or ``None``.
+    ``x_b``: for image-to-image translation, the second domain's images ``[M, C', H, W]``: the
+    partners of ``x`` when ``paired`` (then M = N), else an unaligned set; ``y_b`` its labels (for
+    evaluation only: translation never trains on labels).
     """
 
     name: str
@@ -28,10 +31,15 @@ class Dataset:
     kind: Literal["image", "points"] = "image"
     class_names: list[str] = field(default_factory=list)
     info: dict = field(default_factory=dict)  # dataset-specific facts (e.g. mixture modes)
+    x_b: torch.Tensor | None = None
+    y_b: torch.Tensor | None = None
+    paired: bool = False
 
     def __post_init__(self) -> None:
         if self.y is not None and len(self.y) != len(self.x):
             raise ValueError("labels and samples differ in length")
+        if self.paired and (self.x_b is None or len(self.x_b) != len(self.x)):
+            raise ValueError("paired data needs one partner per sample")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -45,8 +53,15 @@ class Dataset:
         """Shape of one sample: ``(C, H, W)`` or ``(D,)``."""
         return tuple(self.x.shape[1:])
 
+    @property
+    def translation(self) -> bool:
+        """Two image domains (paired or not) rather than one distribution to sample."""
+        return self.x_b is not None
+
     def spec(self) -> DataSpec:
-        return DataSpec(self.name, self.kind, self.shape, list(self.class_names))
+        shape_b = tuple(self.x_b.shape[1:]) if self.x_b is not None else None
+        return DataSpec(self.name, self.kind, self.shape, list(self.class_names), shape_b, self.paired,
+                        bool(self.info.get("patches")))
 
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
         """Data space -> the space networks see (images to [-1, 1], points unchanged)."""
@@ -62,9 +77,11 @@ class Dataset:
         return self.subset(first), self.subset(rest)
 
     def subset(self, index: torch.Tensor) -> Dataset:
+        """The samples at ``index`` (with their partners when paired; an unpaired domain B stays whole)."""
+        pick = (lambda t: None if t is None else t[index]) if self.paired else (lambda t: t)
         return Dataset(
             self.name, self.x[index], None if self.y is None else self.y[index],
-            self.kind, list(self.class_names), dict(self.info),
+            self.kind, list(self.class_names), dict(self.info), pick(self.x_b), pick(self.y_b), self.paired,
         )
 
 
@@ -77,6 +94,13 @@ class DataSpec:
     kind: Literal["image", "points"]
     shape: tuple[int, ...]
     class_names: list[str] = field(default_factory=list)
+    shape_b: tuple[int, ...] | None = None  # translation data: one image of domain B (x is domain A)
+    paired: bool = False
+    patches: bool = False  # trained on crops of larger photos: translate big images in tiles at their scale
+
+    @property
+    def translation(self) -> bool:
+        return self.shape_b is not None
 
     @property
     def num_classes(self) -> int:

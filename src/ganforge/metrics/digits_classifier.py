@@ -7,6 +7,10 @@ and, through its penultimate layer, a feature space for FD / KID / PRDC on digit
 
 ``python -m ganforge.metrics.digits_classifier`` retrains it reproducibly (fixed seed, CPU)
 and rewrites ``ganforge/assets/digits_classifier.{safetensors,json}``.
+
+The same network trained on typeset digits (``--data typeset``: Pillow's font, as in
+``digits2typeset``, from seeds of its own) is ``typeset_classifier``: the judge of translations
+into typeset digits.
 """
 from __future__ import annotations
 
@@ -28,10 +32,14 @@ from ..errors import GanforgeError
 if TYPE_CHECKING:
     from importlib.abc import Traversable
 
+    from ..data.base import Dataset
+
 RESOLUTION = 16
 NUM_CLASSES = 10
 FEATURE_DIM = 128
 ASSET_NAME = "digits_classifier"
+TYPESET = "typeset_classifier"
+TYPESET_SEEDS = (2, 3)  # train, test renders: neither is digits2typeset's (0, 1)
 ARCH = (
     "conv3x3(1->16)-BN-ReLU, conv3x3(16->32)-BN-ReLU, maxpool2, conv3x3(32->64)-BN-ReLU, maxpool2, "
     "conv3x3(64->128)-BN-ReLU, global-avg-pool (128-d features), "
@@ -97,16 +105,18 @@ def _asset(name: str) -> Traversable:
     return resources.files("ganforge") / "assets" / name
 
 
-@functools.lru_cache(maxsize=1)
-def load_digits_classifier() -> DigitsClassifier:
-    """The shipped, trained classifier (eval mode, no grad, CPU), loaded once per process."""
+@functools.lru_cache(maxsize=2)
+def load_digits_classifier(name: str = ASSET_NAME) -> DigitsClassifier:
+    """The shipped, trained classifier (eval mode, no grad, CPU), loaded once per process;
+    ``name`` = ``typeset_classifier`` for the one trained on typeset digits."""
     from safetensors.torch import load
 
-    asset = _asset(f"{ASSET_NAME}.safetensors")
+    asset = _asset(f"{name}.safetensors")
     if not asset.is_file():
+        flag = " --data typeset" if name == TYPESET else ""
         raise GanforgeError(
-            f"digits classifier weights missing ({ASSET_NAME}.safetensors in ganforge/assets); "
-            "rebuild them with: python -m ganforge.metrics.digits_classifier"
+            f"classifier weights missing ({name}.safetensors in ganforge/assets); "
+            f"rebuild them with: python -m ganforge.metrics.digits_classifier{flag}"
         )
     model = DigitsClassifier()
     model.load_state_dict(load(asset.read_bytes()))
@@ -114,15 +124,16 @@ def load_digits_classifier() -> DigitsClassifier:
     return model
 
 
-def classifier_card() -> dict:
+def classifier_card(name: str = ASSET_NAME) -> dict:
     """The JSON card written next to the weights (accuracy, seed, architecture, recipe)."""
-    return json.loads(_asset(f"{ASSET_NAME}.json").read_text())
+    return json.loads(_asset(f"{name}.json").read_text())
 
 
 @torch.no_grad()
-def classify(images: torch.Tensor, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+def classify(images: torch.Tensor, batch_size: int = 1024,
+             name: str = ASSET_NAME) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logits [N, 10], features [N, 128])`` of an image batch, computed in batches on CPU."""
-    model = load_digits_classifier()
+    model = load_digits_classifier(name)
     logits, feats = [], []
     for start in range(0, len(images), batch_size):
         lo, fe = model(images[start : start + batch_size].cpu())
@@ -159,14 +170,26 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return (pred == y).float().mean().item()
 
 
-def train(seed: int = SEED, epochs: int = EPOCHS, log: bool = True) -> tuple[DigitsClassifier, dict]:
-    """Train on the digits train split; returns the model and its card (with test accuracy)."""
+def _typeset(split: int) -> Dataset:
+    from ..data.base import Dataset
+    from ..data.translation import typeset_digits
+
+    x, y = typeset_digits("train", RESOLUTION, per_class=200 if split == 0 else 50, seed=TYPESET_SEEDS[split])
+    return Dataset("typeset", x, y, "image", [str(i) for i in range(10)])
+
+
+def train(seed: int = SEED, epochs: int = EPOCHS, log: bool = True,
+          data: str = "digits") -> tuple[DigitsClassifier, dict]:
+    """Train on the digits train split (or typeset digits); returns the model and its card (with test accuracy)."""
     from ..data.base import DataRequest, load_dataset
 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    tr = load_dataset("digits", DataRequest(resolution=RESOLUTION, split="train", channels=1))
-    te = load_dataset("digits", DataRequest(resolution=RESOLUTION, split="test", channels=1))
+    if data == "typeset":
+        tr, te = _typeset(0), _typeset(1)
+    else:
+        tr = load_dataset("digits", DataRequest(resolution=RESOLUTION, split="train", channels=1))
+        te = load_dataset("digits", DataRequest(resolution=RESOLUTION, split="test", channels=1))
     model = DigitsClassifier()
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
     steps_per_epoch = math.ceil(len(tr) / BATCH_SIZE)
@@ -189,12 +212,14 @@ def train(seed: int = SEED, epochs: int = EPOCHS, log: bool = True) -> tuple[Dig
             print(f"epoch {epoch + 1:3d}  loss {total / len(tr):.4f}  test acc {accuracy(model, te.x, te.y):.4f}")
     model.eval()
     card = {
-        "name": ASSET_NAME,
+        "name": TYPESET if data == "typeset" else ASSET_NAME,
         "test_accuracy": round(accuracy(model, te.x, te.y), 6),
         "train_accuracy": round(accuracy(model, tr.x, tr.y), 6),
         "n_train": len(tr),
         "n_test": len(te),
-        "data": "scikit-learn digits, ganforge fixed stratified split (20 % test, seed 0), resized 8->16 bilinear",
+        "data": (f"digits 0-9 typeset with Pillow's built-in font (ganforge.data.translation.render_typeset), "
+                 f"train render seed {TYPESET_SEEDS[0]}, test seed {TYPESET_SEEDS[1]}") if data == "typeset" else
+                "scikit-learn digits, ganforge fixed stratified split (20 % test, seed 0), resized 8->16 bilinear",
         "seed": seed,
         "epochs": epochs,
         "batch_size": BATCH_SIZE,
@@ -215,12 +240,13 @@ def save(model: DigitsClassifier, card: dict, out_dir: Path) -> Path:
     from ..io import atomic_path, write_json
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    weights = out_dir / f"{ASSET_NAME}.safetensors"
+    name = card["name"]
+    weights = out_dir / f"{name}.safetensors"
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(weights) as tmp:
         save_file(state, str(tmp), metadata={"arch": ARCH, "seed": str(card["seed"])})
-    write_json(out_dir / f"{ASSET_NAME}.json", card)
-    for f in (weights, out_dir / f"{ASSET_NAME}.json"):
+    write_json(out_dir / f"{name}.json", card)
+    for f in (weights, out_dir / f"{name}.json"):
         f.chmod(0o644)  # package data: atomic temp files are created 0600
     return weights
 
@@ -230,13 +256,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--epochs", type=int, default=EPOCHS)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "assets")
+    p.add_argument("--data", choices=("digits", "typeset"), default="digits")
     p.add_argument("--min-accuracy", type=float, default=0.97, help="refuse to write weights below this")
     args = p.parse_args(argv)
     # One thread: the convolutions are tiny, so extra threads mostly wait on each other (and
     # thrash when the machine is busy), and a fixed thread count keeps reductions bit-stable.
     torch.set_num_threads(1)
-    model, card = train(args.seed, args.epochs)
-    print(f"test accuracy {card['test_accuracy']:.4f} on {card['n_test']} held-out digits "
+    model, card = train(args.seed, args.epochs, data=args.data)
+    print(f"test accuracy {card['test_accuracy']:.4f} on {card['n_test']} held-out {args.data} digits "
           f"({card['parameters']} parameters, {card['train_seconds']} s)")
     if card["test_accuracy"] < args.min_accuracy:
         raise SystemExit(f"test accuracy {card['test_accuracy']:.4f} < {args.min_accuracy}; weights not written")

@@ -53,7 +53,8 @@ def default_features(real: Dataset) -> str:
 
 # Metric keys where larger is better (the rest: smaller is better), for "best" checkpoints.
 HIGHER_IS_BETTER = {"precision", "recall", "density", "coverage", "class_confident", "classes_present",
-                    "label_agreement", "modes", "hq_frac", "is_mean"}
+                    "label_agreement", "modes", "hq_frac", "is_mean", "psnr", "ssim", "labels_kept_ab",
+                    "labels_kept_ba"}
 
 
 def default_metrics(data: Dataset) -> list[str]:

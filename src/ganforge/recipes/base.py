@@ -28,16 +28,19 @@ class StepContext:
     """What a phase may draw on in one training step.
 
     ``real()`` returns a fresh batch ``(x, y)`` in model space on the device each call (so
-    n_critic repeats see new data); ``noise``/``randint``/``gen`` draw from the trainer's generator;
+    n_critic repeats see new data); for two-domain data ``real_b()`` returns domain B's batch: the
+    partners of the latest ``real()`` batch when paired, an independent batch otherwise; ``noise``/``randint``/``gen`` draw from the trainer's generator;
     ``cache`` carries tensors from one phase to the next within the step (e.g. the fake
     batch, so the generator runs forward once per step).
     """
 
     def __init__(self, step: int, batch_size: int, real: Callable[[], tuple[Tensor, Tensor | None]],
-                 gen: torch.Generator, rank: int = 0, world_size: int = 1) -> None:
+                 gen: torch.Generator, rank: int = 0, world_size: int = 1,
+                 real_b: Callable[[], Tensor] | None = None) -> None:
         self.step = step
         self.batch_size = batch_size  # per process
         self.real = real
+        self.real_b = real_b
         self.gen = gen  # the trainer's generator on the device: all randomness of a step comes from it
         self.rank, self.world_size = rank, world_size
         self.cache: dict[str, Tensor] = {}
@@ -92,6 +95,7 @@ class Recipe:
     generator_name: str = "G"  # the network the trainer keeps an EMA copy of and samples from
     conditional: bool = False  # True when generate() honours labels
     has_styles: ClassVar[bool] = False  # an intermediate latent w and per-layer styles (StyleGAN2)
+    translates: ClassVar[bool] = False  # maps images of one domain to another (recipes/translation.py)
 
     def __post_init__(self) -> None:
         """Subclasses build their networks here."""
@@ -151,6 +155,7 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
     """Learning-rate multiplier at ``step`` for the configured decay schedule."""
     o = cfg.optim
     t = min(step / max(cfg.steps, 1), 1.0)
+    t = max(0.0, (t - o.decay_start) / (1 - o.decay_start))  # constant until decay_start, then the schedule
     if o.lr_decay == "linear":
         return 1 - (1 - o.lr_final_frac) * t
     if o.lr_decay == "cosine":

@@ -14,9 +14,32 @@ FINAL_KEYS = [("fd", "fd (lower is better)"), ("precision", "precision (quality)
               ("hq_frac", "high-quality fraction"), ("reverse_kl", "reverse KL of modes")]
 
 
+TRANSLATION_ROWS = [("psnr", "PSNR (dB, higher is better)"), ("ssim", "SSIM (higher is better)"),
+                    ("l1", "L1 (lower is better)"), ("labels_kept_ab", "digit kept A->B (typeset judge)"),
+                    ("labels_kept_ba", "digit kept B->A (handwritten judge)"), ("cycle_l1", "cycle L1 (lower is better)"),
+                    ("fd_ab", "fd of A->B against B (lower is better)"), ("fd_ba", "fd of B->A against A")]
+BASELINE_OF = {"labels_kept_ab": "identity_kept_ab", "labels_kept_ba": "identity_kept_ba"}
+
+
+def translation_lines(final: dict) -> list[str]:
+    """The translation table: each measure beside its trivial baseline (the input itself, or the grey LUT)."""
+    p = final["protocol"]
+    rows = []
+    for k, label in TRANSLATION_ROWS:
+        if k in final:
+            base = final.get(f"baseline_{k}", final.get(BASELINE_OF.get(k, ""), None))
+            rows.append(f"| {label} | {final[k]:.4g} | {'-' if base is None else f'{base:.4g}'} |")
+    base = p.get("baseline", "no translation (the input itself)")
+    return ["## Translation quality at the end of training", "", f"| measure | model | baseline: {base} |",
+            "| --- | --- | --- |", *rows, "", f"Protocol: {p.get('images')} of {p['data']}, seed {p['seed']}, "
+            f"ganforge {p['ganforge_version']}.", ""]
+
+
 def final_metrics_lines(final: dict | None) -> list[str]:
     if not final:
         return []
+    if "psnr" in final or "cycle_l1" in final:
+        return translation_lines(final)
     p = final["protocol"]
     rows = [f"| {label} | {final[k]:.4g} |" for k, label in FINAL_KEYS if k in final]
     card = (f"{p['n_fake']} samples (EMA generator) against {p['n_real']} of the {p['reference']}, "
@@ -41,7 +64,9 @@ def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], da
         f"- {health}",
         "",
         *final_metrics_lines(final),
-        "## Samples (EMA generator, fixed latents)" if cfg.ema.enabled else "## Samples (fixed latents)",
+        ("## Translations of fixed training inputs (input | output | target or reconstruction)"
+         if "psnr" in (final or {}) or "cycle_l1" in (final or {}) else
+         "## Samples (EMA generator, fixed latents)" if cfg.ema.enabled else "## Samples (fixed latents)"),
         "",
         "![final samples](samples/final.png)",
         "",

@@ -35,7 +35,10 @@ def new_run_dir(cfg: TrainConfig) -> Path:
 def write_run_files(run_dir: Path, cfg: TrainConfig, spec: DataSpec, extra: dict[str, Any]) -> None:
     write_text(run_dir / CONFIG_FILE, to_yaml(cfg))
     write_json(run_dir / RUN_FILE, {"format": RUN_FORMAT, "data": {"name": spec.name, "kind": spec.kind,
-                                    "shape": list(spec.shape), "class_names": spec.class_names}, **extra})
+                                    "shape": list(spec.shape), "class_names": spec.class_names,
+                                    **({"shape_b": list(spec.shape_b), "paired": spec.paired, "patches": spec.patches}
+                                       if spec.translation
+                                       else {})}, **extra})
 
 
 def _read_meta(path: Path) -> str:
@@ -57,7 +60,9 @@ def read_run(run_dir: str | Path) -> tuple[Path, TrainConfig, DataSpec]:
         fmt, version = int(meta.get("format", 1)), meta.get("ganforge", "unknown")
         d = meta["data"]
         spec = DataSpec(str(d["name"]), str(d["kind"]), tuple(int(s) for s in d["shape"]),
-                        [str(c) for c in d["class_names"]])
+                        [str(c) for c in d["class_names"]],
+                        tuple(int(s) for s in d["shape_b"]) if d.get("shape_b") else None, bool(d.get("paired")),
+                        bool(d.get("patches")))
     except (ValueError, KeyError, TypeError, AttributeError):
         raise GanforgeError(f"{run_dir / RUN_FILE} is damaged or not a ganforge run file") from None
     if fmt > RUN_FORMAT:

@@ -102,6 +102,11 @@ class Trainer:
         self.y = None if self.data.y is None else self.data.y.to(self.device)
         # one global batch order and one noise stream on every rank; each rank takes its slice
         self.sampler = InfiniteSampler(len(self.data), cfg.batch_size, seed=cfg.seed * 1000)
+        # translation: domain B, read at the same indices when paired, from a sampler of its own otherwise
+        self.x_b = None if self.data.x_b is None else self.data.to_model(self.data.x_b).to(self.device)
+        self.sampler_b = (InfiniteSampler(len(self.data.x_b), cfg.batch_size, seed=cfg.seed * 1000 + 1)
+                          if self.x_b is not None and not self.data.paired else None)
+        self.last_idx: torch.Tensor | None = None
         self.noise_gen = torch.Generator(self.device).manual_seed(cfg.seed * 1000 + 7)
         grid_gen = torch.Generator(self.device).manual_seed(cfg.seed)
         self.grid_labels = self._grid_labels()
@@ -113,8 +118,11 @@ class Trainer:
         self.run_dir = run_dir or new_run_dir(cfg)
         self.stats = StatsAccumulator()
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
-        real = self.data.x[torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))[:HEALTH_SAMPLES]]
-        self.health = HealthMonitor(cfg.health, float(mean_pairwise_distance(real)))
+        fixed = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))[:HEALTH_SAMPLES]
+        real = self.data.x[fixed] if self.x_b is None else self.data.x_b[fixed % len(self.data.x_b)]
+        self.health = HealthMonitor(cfg.health, float(mean_pairwise_distance(real)))  # outputs vs their domain
+        if self.recipe.translates:  # fixed inputs (and partners) for the pictures and the health check
+            self.grid_inputs = (self.x[fixed.to(self.device)], self.x_b[(fixed % len(self.x_b)).to(self.device)])
         self.health_checks = 0
         self.best_value: float | None = None
         self.last_eval: tuple[int, dict] | None = None  # (step, result) of the latest evaluate()
@@ -160,6 +168,7 @@ class Trainer:
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "scaler": self.scaler.state_dict(),
             "sampler": self.sampler.state_dict(),
+            **({"sampler_b": self.sampler_b.state_dict()} if self.sampler_b is not None else {}),
             "noise_gen": self.noise_gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "recipe": self.recipe.state_dict(),
@@ -191,6 +200,8 @@ class Trainer:
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
         self.sampler.load_state_dict(state["sampler"])
+        if self.sampler_b is not None:
+            self.sampler_b.load_state_dict(state["sampler_b"])
         self.noise_gen.set_state(state["noise_gen"])
         torch.set_rng_state(state["torch_rng"])
         self.recipe.load_state_dict(state.get("recipe", {}))
@@ -222,7 +233,15 @@ class Trainer:
     def _real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         r = self.dist.rank
         idx = self.sampler.next()[r * self.batch : (r + 1) * self.batch].to(self.device)
+        self.last_idx = idx
         return self.x[idx], None if self.y is None else self.y[idx]
+
+    def _real_b(self) -> torch.Tensor:
+        """Domain B: the partners of the last ``_real()`` batch (paired), or a batch of its own."""
+        if self.sampler_b is None:
+            return self.x_b[self.last_idx]
+        r = self.dist.rank
+        return self.x_b[self.sampler_b.next()[r * self.batch : (r + 1) * self.batch].to(self.device)]
 
     def train_step(self) -> None:
         step = self.state.step
@@ -230,7 +249,8 @@ class Trainer:
         for k, o in self.optimizers.items():
             for g, base in zip(o.param_groups, self.base_lrs[k]):
                 g["lr"] = base * f
-        ctx = StepContext(step, self.batch, self._real, self.noise_gen, self.dist.rank, self.dist.world_size)
+        ctx = StepContext(step, self.batch, self._real, self.noise_gen, self.dist.rank, self.dist.world_size,
+                          self._real_b if self.x_b is not None else None)
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
                     else contextlib.nullcontext())
         for phase in self.phases:
@@ -259,16 +279,34 @@ class Trainer:
     @torch.no_grad()
     def sample_grid(self, n: int = GRID_SAMPLES) -> torch.Tensor:
         """Samples from fixed latents in data space (EMA generator when there is one)."""
-        G = self.ema.model if self.ema is not None else self.recipe.nets[self.recipe.generator_name]
+        G = self.sampling_net()
         was_training = G.training
         G.eval()
-        gen = torch.Generator(self.device)
-        gen.set_state(self.grid_z_gen_state)
-        labels = self.grid_labels if self.recipe.conditional else None
-        n = len(labels) if labels is not None else n
-        x = self.recipe.generate(G, self.recipe.latent(n, gen, self.device), labels=labels)
+        if self.recipe.translates:  # the translations of fixed training inputs
+            x = self.recipe.translate(G, self.grid_inputs[0][:n])
+        else:
+            gen = torch.Generator(self.device)
+            gen.set_state(self.grid_z_gen_state)
+            labels = self.grid_labels if self.recipe.conditional else None
+            n = len(labels) if labels is not None else n
+            x = self.recipe.generate(G, self.recipe.latent(n, gen, self.device), labels=labels)
         G.train(was_training)
         return self.data.from_model(x.float())
+
+    def sampling_net(self) -> torch.nn.Module:
+        """The generator pictures and metrics are made with: the EMA copy when there is one."""
+        return self.ema.model if self.ema is not None else self.recipe.nets[self.recipe.generator_name]
+
+    @torch.no_grad()
+    def translation_grid(self, k: int = 8) -> tuple[torch.Tensor, int]:
+        """Rows of input | output | target (or reconstruction) for fixed training inputs, data space."""
+        G = self.sampling_net()
+        was_training = G.training
+        columns = self.recipe.preview(G.eval(), self.grid_inputs[0][:k], self.grid_inputs[1][:k])
+        G.train(was_training)
+        c = max(col.shape[1] for col in columns)
+        cells = torch.stack([self.data.from_model(col.float()).expand(-1, c, -1, -1) for col in columns], 1)
+        return cells.flatten(0, 1), len(columns)
 
     def write_samples(self, final: bool = False) -> None:
         if not self.dist.is_main:
@@ -280,6 +318,9 @@ class Trainer:
         if self.data.kind == "points":
             fake = self.sample_grid(2500)
             save_points_plot(fake, self.data.x[:2500], path, f"{self.cfg.data}, step {self.state.step}")
+        elif self.recipe.translates:
+            grid, columns = self.translation_grid()
+            save_image_grid(grid, path, nrow=columns)
         else:
             by_class = self.recipe.conditional and self.grid_labels is not None  # one row per class
             nrow = len(self.grid_labels) // self.data.num_classes if by_class else None
@@ -416,7 +457,9 @@ class Trainer:
         from ..drawing import draw
         from ..metrics import evaluate_samples, sample_outputs
 
-        G = self.ema.model if self.ema is not None else self.recipe.nets[self.recipe.generator_name]
+        G = self.sampling_net()
+        if self.recipe.translates:
+            return self.measure_translation(G)
         was_training = G.training
         fake, labels = draw(self.recipe, G.eval(), self.data.spec(), n, self.cfg.seed + 99)  # same on every rank
         G.train(was_training)
@@ -439,6 +482,20 @@ class Trainer:
                                           if isinstance(v, (int, float))})
         return result
 
+    def measure_translation(self, G: torch.nn.Module) -> dict | None:
+        """Translation metrics on the held-out pairs / images (rank 0; the others get None)."""
+        if not self.dist.is_main:
+            return None
+        from ..metrics.translation import translation_metrics
+
+        held_out = load_training_set(self.cfg.data, self._data_request(), self.cfg.data_fraction, self.cfg.seed)[1]
+        was_training = G.training
+        result = translation_metrics(self.recipe, G.eval(), self.data, held_out, self.cfg.seed)
+        G.train(was_training)
+        self.logger.log(self.state.step, {f"Metrics/{k}": float(v) for k, v in result.items()
+                                          if isinstance(v, (int, float))})
+        return result
+
     def final_metrics(self) -> dict | None:
         """Quality and diversity at the end of training, for the report: fd and precision / recall /
         density / coverage (and the classifier's view where the data has one; modes for mixtures)."""
@@ -448,6 +505,8 @@ class Trainer:
             return self.last_eval[1]
         if not self.cfg.eval.final_n:
             return None
+        if self.recipe.translates:
+            return self.measure(self.cfg.eval.final_n, [])
         names = [m for m in default_metrics(self.data) if m != "kid"]
         if "modes" not in names and "prdc" not in names:
             names.append("prdc")
