@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..errors import DataError
 from .base import DATASETS, DataRequest, Dataset, split_indices
 from .digits import digits
-from .folder import center_square, find_images, folder, max_pixels, resolve_root, to_array
+from .folder import find_images, folder, max_pixels, resolve_root, to_array
 from .images import SPLIT_TEST_FRACTION, check_resolution, resize, set_channels
 
 SHOWN = 5  # unmatched names listed in an error
@@ -143,7 +143,8 @@ def unpaired(req: DataRequest, arg: str = "") -> Dataset:
     a, b = (folder(req, d.strip()) for d in dirs)
     same_classes = a.class_names and a.class_names == b.class_names  # labels to check translations with
     return Dataset(f"unpaired:{arg}", a.x, a.y if same_classes else None, "image",
-                   a.class_names if same_classes else [], {"domains": dirs, "held_out": False}, b.x, b.y if same_classes else None)
+                   a.class_names if same_classes else [], {"domains": dirs, "held_out": False}, b.x,
+                   b.y if same_classes else None)
 
 
 # ------------------------------------------------------------------ digits2typeset

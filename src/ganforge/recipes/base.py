@@ -29,7 +29,8 @@ class StepContext:
 
     ``real()`` returns a fresh batch ``(x, y)`` in model space on the device each call (so
     n_critic repeats see new data); for two-domain data ``real_b()`` returns domain B's batch: the
-    partners of the latest ``real()`` batch when paired, an independent batch otherwise; ``noise``/``randint``/``gen`` draw from the trainer's generator;
+    partners of the latest ``real()`` batch when paired, an independent batch otherwise;
+    ``noise``/``randint``/``gen`` draw from the trainer's generator;
     ``cache`` carries tensors from one phase to the next within the step (e.g. the fake
     batch, so the generator runs forward once per step).
     """
