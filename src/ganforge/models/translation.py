@@ -1,6 +1,8 @@
 """Networks of image-to-image translation: pix2pix's U-Net and PatchGAN, CycleGAN's ResNet generator.
 
-Shapes follow the papers' reference implementations (Isola et al. 2017, Zhu et al. 2017):
+Shapes follow the papers' reference implementations (Isola et al. 2017, Zhu et al. 2017), except that
+a convolution followed by a normalization has no bias: the normalization subtracts it again, so its
+gradient is zero up to rounding - and Adam would turn that rounding into full-size random steps.
 
 * :class:`UNetGenerator` - encoder C64-C128-C256-C512-... (4x4 stride-2 convs, LeakyReLU 0.2; no
   norm on the first and innermost layers), decoder mirrored with transposed convs and ReLU, skip
@@ -61,19 +63,16 @@ class UNetGenerator(nn.Module):
         super().__init__()
         depth = unet_depth(resolution)
         ch = [min(width * 2**i, max_channels) for i in range(depth)]
-        use_bias = norm == "instance"  # batch norm has its own shift
         self.downs, self.ups = nn.ModuleList(), nn.ModuleList()
         for i in range(depth):
             layers: list[nn.Module] = [] if i == 0 else [nn.LeakyReLU(0.2)]
-            layers.append(nn.Conv2d(in_channels if i == 0 else ch[i - 1], ch[i], 4, 2, 1,
-                                    bias=use_bias or i in (0, depth - 1)))
+            layers.append(nn.Conv2d(in_channels if i == 0 else ch[i - 1], ch[i], 4, 2, 1, bias=i in (0, depth - 1)))
             if 0 < i < depth - 1:
                 layers.append(norm_layer(norm, ch[i]))
             self.downs.append(nn.Sequential(*layers))
         for i in reversed(range(depth)):  # the decoder, innermost first
             cin = ch[i] if i == depth - 1 else 2 * ch[i]
-            layers = [nn.ReLU(), nn.ConvTranspose2d(cin, out_channels if i == 0 else ch[i - 1], 4, 2, 1,
-                                                    bias=use_bias or i == 0)]
+            layers = [nn.ReLU(), nn.ConvTranspose2d(cin, out_channels if i == 0 else ch[i - 1], 4, 2, 1, bias=i == 0)]
             if i == 0:
                 layers.append(nn.Tanh())
             else:
@@ -113,13 +112,12 @@ class PatchDiscriminator(nn.Module):
     def __init__(self, in_channels: int, width: int = 64, n_layers: int = 3, norm: str = "batch",
                  max_channels: int = 512) -> None:
         super().__init__()
-        use_bias = norm == "instance"
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
         ch = width
         for n in range(1, n_layers + 1):
             out = min(width * 2 ** min(n, 3), max_channels)
             stride = 2 if n < n_layers else 1
-            layers += [nn.Conv2d(ch, out, 4, stride, 1, bias=use_bias), norm_layer(norm, out), nn.LeakyReLU(0.2)]
+            layers += [nn.Conv2d(ch, out, 4, stride, 1, bias=False), norm_layer(norm, out), nn.LeakyReLU(0.2)]
             ch = out
         layers.append(nn.Conv2d(ch, 1, 4, 1, 1))
         self.net = nn.Sequential(*layers)
@@ -134,12 +132,11 @@ class PatchDiscriminator(nn.Module):
 class ResnetBlock(nn.Module):
     def __init__(self, channels: int, norm: str, dropout: float = 0.0) -> None:
         super().__init__()
-        use_bias = norm == "instance"
-        layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=use_bias),
+        layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False),
                                    norm_layer(norm, channels), nn.ReLU()]
         if dropout:
             layers.append(nn.Dropout(dropout))
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=use_bias), norm_layer(norm, channels)]
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False), norm_layer(norm, channels)]
         self.block = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -150,18 +147,17 @@ class ResnetGenerator(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, width: int = 64, blocks: int = 9, down: int = 2,
                  norm: str = "instance", max_channels: int = 512) -> None:
         super().__init__()
-        use_bias = norm == "instance"
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=use_bias),
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=False),
                                    norm_layer(norm, width), nn.ReLU()]
         ch = width
         for _ in range(down):
             out = min(2 * ch, max_channels)
-            layers += [nn.Conv2d(ch, out, 3, 2, 1, bias=use_bias), norm_layer(norm, out), nn.ReLU()]
+            layers += [nn.Conv2d(ch, out, 3, 2, 1, bias=False), norm_layer(norm, out), nn.ReLU()]
             ch = out
         layers += [ResnetBlock(ch, norm) for _ in range(blocks)]
         for i in reversed(range(down)):
             out = min(width * 2**i, max_channels)
-            layers += [nn.ConvTranspose2d(ch, out, 3, 2, 1, output_padding=1, bias=use_bias),
+            layers += [nn.ConvTranspose2d(ch, out, 3, 2, 1, output_padding=1, bias=False),
                        norm_layer(norm, out), nn.ReLU()]
             ch = out
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, out_channels, 7), nn.Tanh()]
