@@ -77,9 +77,10 @@ def cycle_rows(run: Path, name: str) -> dict:
     }
 
 
-def paired_pictures(run: Path, name: str) -> None:
-    """Held-out patches: input | output | target | baseline, one row each."""
-    from ganforge.metrics.translation import baseline
+def paired_rows(run: Path, name: str) -> dict:
+    """Held-out patches: input | output | target | baseline, one row each; and two more references than
+    the issue's baseline: the grey input copied to RGB, and the training targets' mean colour everywhere."""
+    from ganforge.metrics.translation import baseline, image_scores
 
     t = ganforge.load(run)
     cfg = t.recipe.cfg
@@ -90,13 +91,22 @@ def paired_pictures(run: Path, name: str) -> None:
     base = baseline(test.info["baseline"], test.x[idx], 3, train)
     cells = torch.stack([test.x[idx].expand(-1, 3, -1, -1), out, test.x_b[idx], base], 1).flatten(0, 1)
     save_image_grid(cells, FIGURES / f"{name}-held-out.png", nrow=4)
+    refs = {"grey copy": test.x.expand(-1, 3, -1, -1),
+            "mean colour": train.x_b.mean((0, 2, 3)).view(1, 3, 1, 1).expand_as(test.x_b)}
+    return {f"{k} ({ref})": v for ref, x in refs.items() for k, v in image_scores(x, test.x_b).items()}
 
 
-def run_task(task: str, extra: list[str], name: str) -> dict:
+def run_task(task: str, extra: list[str], name: str, run: Path | None = None) -> dict:
+    """Train (or, with ``run``, take a run trained before with ``ganforge train``) and measure."""
     recipe = TASKS[task]
-    t0 = time.perf_counter()
-    run = train_as_user(["--recipe", recipe, "--data", task, *extra], f"translation-{name}-")
-    wall = time.perf_counter() - t0
+    if run is None:
+        t0 = time.perf_counter()
+        run = train_as_user(["--recipe", recipe, "--data", task, *extra], f"translation-{name}-")
+        wall = time.perf_counter() - t0  # as the user waits: start-up and the final measurement included
+    else:  # a given run: its own training clock
+        from ganforge.train.checkpoint import latest_checkpoint, load_state
+
+        wall = load_state(latest_checkpoint(run))["counters"]["seconds"]
     r = ganforge.evaluate(run)
     row = {"name": name, "task": task, "recipe": recipe, "extra": " ".join(extra), "wall_s": round(wall, 1),
            "steps": ganforge.load(run).recipe.cfg.steps}
@@ -106,7 +116,7 @@ def run_task(task: str, extra: list[str], name: str) -> dict:
     if recipe == "cyclegan":
         row |= cycle_rows(run, name)
     else:
-        paired_pictures(run, name)
+        row |= paired_rows(run, name)
     row["run"] = str(run)
     return row
 
@@ -129,13 +139,14 @@ def main() -> None:
     p.add_argument("--name", default="", help="suffix of the row names and figures")
     p.add_argument("--json", type=Path, default=None, help="append the rows to this file")
     p.add_argument("--from-json", type=Path, default=None)
+    p.add_argument("--run", type=Path, default=None, help="measure this run (of the one task) instead of training")
     a = p.parse_args()
     if a.from_json:
         print(table(json.loads(a.from_json.read_text())))
         return
     rows = []
     for task in a.tasks.split(","):
-        rows.append(run_task(task, shlex.split(a.extra), task + (f"-{a.name}" if a.name else "")))
+        rows.append(run_task(task, shlex.split(a.extra), task + (f"-{a.name}" if a.name else ""), a.run))
         print(table(rows[-1:]), flush=True)
     if a.json:
         old = json.loads(a.json.read_text()) if a.json.is_file() else []

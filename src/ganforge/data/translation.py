@@ -153,17 +153,23 @@ TYPESET_SEEDS = {"train": 0, "test": 1, "all": 0}  # the held-out typeset digits
 TYPESET_PER_CLASS = {"train": 150, "test": 50}
 
 
-def render_typeset(labels: torch.Tensor, resolution: int, seed: int) -> torch.Tensor:
+TYPESET_HEIGHTS = (0.7, 0.95)  # of the side: the handwritten digits fill their frame's height too
+TYPESET_SHIFT = 0.06
+
+
+def render_typeset(labels: torch.Tensor, resolution: int, seed: int, heights: tuple[float, float] = TYPESET_HEIGHTS,
+                   shift: float = TYPESET_SHIFT) -> torch.Tensor:
     """Digits ``labels`` typeset with Pillow's built-in font, white on black: [N, 1, R, R] in [0, 1].
 
-    Each is drawn at 4x and shrunk (antialiased), with a random glyph height (55-85 % of the
-    side), stroke weight (regular or bold), small rotation (+-8 deg) and offset (+-8 % of the side).
+    Each is drawn at 4x and shrunk (antialiased), with a random glyph height (``heights``, as
+    fractions of the side), stroke weight (regular or bold), small rotation (+-8 deg) and offset
+    (+-``shift`` of the side).
     """
     rng = np.random.default_rng(seed)
     big = 4 * resolution
     out = []
     for label in labels.tolist():
-        height = rng.uniform(0.55, 0.85) * big
+        height = rng.uniform(*heights) * big
         font = ImageFont.load_default(size=max(8, int(round(height * 1.35))))
         stroke = int(rng.integers(0, 2)) * max(1, big // 48)
         canvas = Image.new("L", (2 * big, 2 * big), 0)
@@ -172,7 +178,7 @@ def render_typeset(labels: torch.Tensor, resolution: int, seed: int) -> torch.Te
         canvas = canvas.rotate(rng.uniform(-8, 8), resample=Image.BILINEAR)
         box = canvas.getbbox() or (0, 0, 2 * big, 2 * big)
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2  # centre the glyph's ink, then offset it
-        dx, dy = rng.uniform(-0.08, 0.08, size=2) * big
+        dx, dy = rng.uniform(-shift, shift, size=2) * big
         left, top = int(round(cx - big / 2 - dx)), int(round(cy - big / 2 - dy))
         tile = canvas.crop((left, top, left + big, top + big))
         out.append(torch.from_numpy(np.asarray(tile, dtype=np.float32) / 255.0))
@@ -181,12 +187,13 @@ def render_typeset(labels: torch.Tensor, resolution: int, seed: int) -> torch.Te
                                            antialias=True, align_corners=False).clamp(0, 1)
 
 
-def typeset_digits(split: str, resolution: int, per_class: int | None = None,
-                   seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Typeset digits of a split (train: 150 per class, test: 50 per class from another seed) and labels."""
+def typeset_digits(split: str, resolution: int, per_class: int | None = None, seed: int | None = None,
+                   **style) -> tuple[torch.Tensor, torch.Tensor]:
+    """Typeset digits of a split (train: 150 per class, test: 50 per class from another seed) and labels;
+    ``style``: :func:`render_typeset`'s ``heights`` and ``shift``."""
     per_class = per_class or TYPESET_PER_CLASS.get(split, 200)
     labels = torch.arange(10).repeat(per_class)
-    return render_typeset(labels, resolution, TYPESET_SEEDS[split] if seed is None else seed), labels
+    return render_typeset(labels, resolution, TYPESET_SEEDS[split] if seed is None else seed, **style), labels
 
 
 @DATASETS.register("digits2typeset")
