@@ -118,7 +118,7 @@ def test_unet_shapes_and_dropout_after_the_bottleneck():
     assert sum(isinstance(m, torch.nn.Dropout) for m in g.modules()) == 3
 
 
-@pytest.mark.parametrize("n_layers", [1, 2])
+@pytest.mark.parametrize("n_layers", [0, 1, 2])
 def test_patchgan_receptive_field_is_measured(n_layers):
     """The input pixels one output logit depends on span exactly patch_receptive_field(n)."""
     d = PatchDiscriminator(1, 4, n_layers, norm="batch").eval()
@@ -127,8 +127,8 @@ def test_patchgan_receptive_field_is_measured(n_layers):
     out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()
     rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
     assert rows.max() - rows.min() + 1 == patch_receptive_field(n_layers)
-    assert [patch_receptive_field(n) for n in (1, 2, 3)] == [16, 34, 70]
-    assert patch_layers_for(256) == 3 and patch_layers_for(64) == 1
+    assert [patch_receptive_field(n) for n in (0, 1, 2, 3)] == [10, 16, 34, 70]
+    assert patch_layers_for(256) == 3 and patch_layers_for(64) == 1 and patch_layers_for(16, pixels=10) == 0
 
 
 def test_keep_luminance_preserves_the_input_luma():

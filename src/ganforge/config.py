@@ -110,7 +110,7 @@ class TranslateConfig:
     pool: int = 50  # CycleGAN: generated images kept per domain to show the discriminators; 0: none
     blocks: int = 9  # CycleGAN: residual blocks of the ResNet generators (6 or 9 in the paper)
     down: int = 2  # CycleGAN: stride-2 downsamplings of the ResNet generators
-    patch_layers: int = 0  # PatchGAN stride-2 layers (3: 70x70 receptive field); 0: 70 px at 256, scaled
+    patch: int = 0  # PatchGAN receptive field in px (nearest of 10, 16, 34, 70, 142, ...); 0: 70 at 256 px, scaled
     norm: str = "instance"  # instance | batch
     dropout: float = 0.5  # pix2pix: U-Net decoder dropout (the paper's noise); 0: off
     jitter: float = 0.125  # training inputs are enlarged by this fraction, then randomly cropped back
@@ -236,7 +236,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "translate.pool": (lambda v: v >= 0, "an integer >= 0 (0: no history)"),
     "translate.blocks": (lambda v: v >= 0, "an integer >= 0"),
     "translate.down": (lambda v: 0 <= v <= 4, "an integer from 0 to 4"),
-    "translate.patch_layers": (lambda v: 0 <= v <= 6, "an integer from 0 (scaled to the resolution) to 6"),
+    "translate.patch": (lambda v: v >= 0, "pixels >= 0 (0: the paper's 70 at 256 px, scaled to the resolution)"),
     "translate.norm": (lambda v: v in ("instance", "batch"), "instance or batch"),
     "translate.dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "translate.jitter": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),

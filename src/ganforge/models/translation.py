@@ -10,7 +10,7 @@ gradient is zero up to rounding - and Adam would turn that rounding into full-si
   layers after the bottleneck, tanh out. It goes down to 1x1: ``log2(resolution)`` levels.
 * :class:`PatchDiscriminator` - ``n_layers`` 4x4 stride-2 convs, one stride-1 conv, a 1-channel
   stride-1 conv: a map of logits, one per overlapping patch. n_layers 3 sees 70x70 pixels (the
-  paper's 70x70 PatchGAN), 1 sees 16x16, 2 34x34, 4 142x142 (:func:`patch_receptive_field`).
+  paper's 70x70 PatchGAN), 0 sees 10x10, 1 16x16, 2 34x34, 4 142x142 (:func:`patch_receptive_field`).
 * :class:`ResnetGenerator` - c7s1-64, ``down`` stride-2 convs, ``blocks`` residual blocks
   (reflection padding), ``down`` stride-2 transposed convs, c7s1-out, tanh.
 """
@@ -94,18 +94,21 @@ class UNetGenerator(nn.Module):
 
 
 def patch_receptive_field(n_layers: int) -> int:
-    """Pixels one output logit of :class:`PatchDiscriminator` sees: 16, 34, 70, 142, ... for 1, 2, 3, 4."""
+    """Pixels one output logit of :class:`PatchDiscriminator` sees: 10, 16, 34, 70, 142 for 0, 1, 2, 3, 4."""
+    if n_layers == 0:
+        return 10  # one 4x4 stride-2 conv, then the 4x4 output conv
     rf = 4 + 3  # the last two stride-1 4x4 convs
     for _ in range(n_layers):
         rf = 2 * rf + 2
     return rf
 
 
-def patch_layers_for(resolution: int) -> int:
-    """The paper's 70x70 receptive field at 256 px, scaled to ``resolution``: the n_layers whose field
-    is nearest 70 * resolution / 256 (at least 1)."""
-    target = 70 * resolution / 256
-    return min(range(1, 6), key=lambda n: (abs(math.log(patch_receptive_field(n) / target)), n))
+def patch_layers_for(resolution: int, pixels: int = 0) -> int:
+    """The n_layers whose receptive field is nearest ``pixels``; 0: the paper's 70 px at 256 px,
+    scaled to ``resolution`` (at least one layer)."""
+    target = pixels or 70 * resolution / 256
+    layers = range(0 if pixels else 1, 7)
+    return min(layers, key=lambda n: (abs(math.log(patch_receptive_field(n) / target)), n))
 
 
 class PatchDiscriminator(nn.Module):

@@ -145,7 +145,7 @@ class TranslationRecipe(Recipe):
         return self.data.shape[-1]
 
     def patch_layers(self) -> int:
-        return self.cfg.translate.patch_layers or patch_layers_for(self.resolution)
+        return patch_layers_for(self.resolution, self.cfg.translate.patch)
 
     def build_nets(self) -> dict[str, nn.Module]:
         raise NotImplementedError
