@@ -19,7 +19,7 @@ from ganforge.translation import translate_tiled
 
 TINY = {"resolution": 16, "batch_size": 4, "net.width": 4, "net.max_channels": 8, "steps": 4, "log_every": 2,
         "sample_every": 2, "checkpoint_every": 2, "eval.final_n": 0}
-CYCLE = {**TINY, "recipe": "cyclegan", "translate.blocks": 1, "translate.pool": 3}
+CYCLE = {**TINY, "recipe": "cyclegan", "translate.blocks": 1, "translate.pool": 3, "translate.self_reg": 1.0}
 
 
 def save(path, array):
@@ -224,6 +224,10 @@ def test_pix2pix_run_reports_psnr_ssim_against_the_baseline(pix2pix_run):
 
 
 def test_cyclegan_translates_both_ways(cycle_run):
+    from ganforge.train.logger import read_log
+
+    logged = read_log(cycle_run)[-1]
+    assert {"Loss/G/cycle", "Loss/G/identity", "Loss/G/self_reg", "Loss/D/A", "Loss/D/B"} <= logged.keys()
     t = ganforge.load(cycle_run)
     assert t.directions == ("AtoB", "BtoA")
     x = torch.rand(2, 3, 30, 20)  # colour and any size in; the model's grey 16 px out
@@ -247,6 +251,11 @@ def test_resume_is_exact(tmp_path, recipe, paired_dir, unpaired_dirs):
         for k in ("pool_A", "pool_B"):
             assert torch.equal(sa["recipe"][k]["images"], sb["recipe"][k]["images"])
         assert torch.equal(sa["sampler_b"]["perm"], sb["sampler_b"]["perm"])
+
+
+def test_cyclegan_losses_that_compare_domains_need_equal_channels(tmp_path):
+    with pytest.raises(ganforge.errors.ConfigError, match="translate.identity=0.5 needs domains with the same"):
+        ganforge.train(dict(CYCLE, data="gray2color", out=str(tmp_path / "x")), progress=False)
 
 
 def test_a_translation_recipe_needs_two_domains(tmp_path, unpaired_dirs):

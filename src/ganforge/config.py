@@ -107,6 +107,7 @@ class TranslateConfig:
     l1: float = 100.0  # pix2pix: weight of the L1 distance to the target
     cycle: float = 10.0  # CycleGAN: lambda of the cycle-consistency L1 loss (both directions)
     identity: float = 0.5  # CycleGAN: identity-mapping loss weight, as a multiple of cycle; 0: off
+    self_reg: float = 0.0  # CycleGAN: weight of |G(x) - x|, SimGAN's self-regularization (keeps content); 0: off
     pool: int = 50  # CycleGAN: generated images kept per domain to show the discriminators; 0: none
     blocks: int = 9  # CycleGAN: residual blocks of the ResNet generators (6 or 9 in the paper)
     down: int = 2  # CycleGAN: stride-2 downsamplings of the ResNet generators
@@ -233,6 +234,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "translate.l1": (lambda v: v >= 0, "a number >= 0"),
     "translate.cycle": (lambda v: v >= 0, "a number >= 0"),
     "translate.identity": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "translate.self_reg": (lambda v: v >= 0, "a number >= 0 (0: off)"),
     "translate.pool": (lambda v: v >= 0, "an integer >= 0 (0: no history)"),
     "translate.blocks": (lambda v: v >= 0, "an integer >= 0"),
     "translate.down": (lambda v: 0 <= v <= 4, "an integer from 0 to 4"),

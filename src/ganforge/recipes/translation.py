@@ -6,7 +6,10 @@ times the L1 distance to the target (lambda 100), reusing the D phase's G(input)
 
 CycleGAN (Zhu et al. 2017). Phase ``G`` (both generators, one optimizer): LSGAN losses against both
 discriminators, cycle consistency ``|F(G(a)) - a| + |G(F(b)) - b|`` times ``translate.cycle``
-(lambda 10) and identity ``|G(b) - b| + |F(a) - a|`` times ``identity * cycle`` (0.5 lambda).
+(lambda 10) and identity ``|G(b) - b| + |F(a) - a|`` times ``identity * cycle`` (0.5 lambda); optionally
+SimGAN's self-regularization ``|G(a) - a| + |F(b) - b|`` times ``translate.self_reg`` (Shrivastava et al.
+2017: the translation stays near its input, which keeps what the image shows - for domains that
+differ in style rather than layout).
 Phase ``D`` (both discriminators): real images against fakes drawn from a history pool of the last
 ``translate.pool`` (50) generated images per domain. The learning rate is held, then decays
 linearly to zero (``optim.decay_start``, 0.5 in the preset).
@@ -244,9 +247,10 @@ class CycleGAN(TranslationRecipe):
         super().__post_init__()
         t = self.cfg.translate
         ca, cb = self.channels
-        if t.identity and ca != cb:
-            raise ConfigError(f"translate.identity={t.identity} needs domains with the same channels; A has {ca} and "
-                              f"B {cb}: set translate.identity=0")
+        for key in ("identity", "self_reg"):
+            if getattr(t, key) and ca != cb:
+                raise ConfigError(f"translate.{key}={getattr(t, key)} needs domains with the same channels; A has {ca} "
+                                  f"and B {cb}: set translate.{key}=0")
         if self.resolution % 2**t.down:
             raise ConfigError(f"resolution {self.resolution} must be a multiple of 2^translate.down = {2**t.down}")
         self.pools = {"A": ImagePool(t.pool), "B": ImagePool(t.pool)}
@@ -286,6 +290,10 @@ class CycleGAN(TranslationRecipe):
             idt = (G.ab(b) - b).abs().mean() + (G.ba(a) - a).abs().mean()
             loss = loss + t.identity * t.cycle * idt
             stats["Loss/G/identity"] = idt.detach()
+        if t.self_reg:  # SimGAN: the translation stays near its input, so what it depicts survives
+            reg = (fake_b - a).abs().mean() + (fake_a - b).abs().mean()
+            loss = loss + t.self_reg * reg
+            stats["Loss/G/self_reg"] = reg.detach()
         ctx.cache.update(a=a, b=b, fake_a=fake_a.detach(), fake_b=fake_b.detach())
         stats["Loss/G"] = loss.detach()
         return loss, stats
