@@ -221,6 +221,8 @@ def test_pix2pix_run_reports_psnr_ssim_against_the_baseline(pix2pix_run):
     result = ganforge.evaluate(pix2pix_run)
     assert {"psnr", "ssim", "l1", "baseline_psnr", "baseline_ssim"} <= result.keys()
     assert result["protocol"]["images"].startswith("held out")
+    with pytest.raises(ganforge.errors.GanforgeError, match="measured by its translation metrics"):
+        ganforge.evaluate(pix2pix_run, metrics="fd")
 
 
 def test_cyclegan_translates_both_ways(cycle_run):
@@ -251,6 +253,15 @@ def test_resume_is_exact(tmp_path, recipe, paired_dir, unpaired_dirs):
         for k in ("pool_A", "pool_B"):
             assert torch.equal(sa["recipe"][k]["images"], sb["recipe"][k]["images"])
         assert torch.equal(sa["sampler_b"]["perm"], sb["sampler_b"]["perm"])
+
+
+def test_translation_recipes_default_to_their_bundled_task():
+    from ganforge.config import resolve
+
+    assert resolve({"recipe": "cyclegan"}).data == "digits2typeset"
+    assert resolve({"recipe": "pix2pix"}).data == "edges2photos"
+    cfg = resolve({"recipe": "pix2pix", "data": "gray2color"})
+    assert cfg.data == "gray2color" and cfg.translate.keep_luminance and cfg.resolution == 64
 
 
 def test_cyclegan_losses_that_compare_domains_need_equal_channels(tmp_path):

@@ -173,6 +173,10 @@ POINT_DATASETS = ("ring8", "grid25", "ring", "grid")  # 2D data: the vanilla MLP
 CONDITIONAL_DEFAULT = {"digits": "cgan"}
 
 
+# Recipes that do not sample one distribution train on their own bundled task when --data is not given.
+RECIPE_DEFAULT_DATA = {"pix2pix": "edges2photos", "cyclegan": "digits2typeset"}
+
+
 def default_recipe(data: str) -> str:
     """vanilla for 2D point sets, cgan for the bundled digits, dcgan for other images."""
     name = data.split(":")[0]
@@ -459,6 +463,9 @@ def resolve(
     probe = TrainConfig()
     for layer in layers:
         merge(probe, layer)
+    if probe.recipe in RECIPE_DEFAULT_DATA and not any("data" in layer for layer in layers):
+        layers.insert(0, {"data": RECIPE_DEFAULT_DATA[probe.recipe]})
+        probe.data = layers[0]["data"]
     recipe = probe.recipe or default_recipe(probe.data)
     cfg = TrainConfig()
     defaults = preset(recipe, probe.data)

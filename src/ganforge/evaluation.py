@@ -111,6 +111,11 @@ def evaluate(run_dir: str | Path | None = None, images: str | Path | torch.Tenso
         if g.recipe.translates:  # pix2pix / CycleGAN: is the translation right, on held-out images
             from .metrics.translation import translation_metrics
 
+            if metrics or features or images is not None:
+                raise GanforgeError(f"{run_dir} is a {cfg.recipe} run: it is measured by its translation metrics "
+                                    "(psnr, ssim, l1; cycle_l1, fd_ab, fd_ba, labels_kept_*); --metrics and "
+                                    "--features do not apply")
+
             request = DataRequest(cfg.resolution, cfg.channels, cfg.data_root)
             train, test = load_training_set(data or cfg.data, request, cfg.data_fraction, cfg.seed)
             return translation_metrics(g.recipe, g.net, train, test, seed)

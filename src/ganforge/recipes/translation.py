@@ -137,6 +137,7 @@ class TranslationRecipe(Recipe):
                               "cyclegan, or paired data (paired:DIR, edges2photos, gray2color)")
         self.loss = get_loss(cfg.loss)
         self.adv_scale = 2.0 if cfg.loss == "lsgan" else 1.0  # the papers' MSE(D(G(x)), 1); see the module doc
+        self.boundary = 0.5 if cfg.loss == "lsgan" else 0.0  # D's real/fake decision (LSGAN's targets are 1 and 0)
         self.nets = self.build_nets()
 
     @property
@@ -161,6 +162,11 @@ class TranslationRecipe(Recipe):
     def augment(self, xs: list[Tensor], ctx: StepContext) -> list[Tensor]:
         t = self.cfg.translate
         return jitter_flip(xs, ctx, t.jitter, t.flip)
+
+    def accuracy(self, pairs: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """The share of D's patch decisions that are right, over (real, fake) logit maps."""
+        b = self.boundary
+        return sum((r > b).float().mean() + (f < b).float().mean() for r, f in pairs).detach() / (2 * len(pairs))
 
     def g_adv(self, logits: Tensor) -> Tensor:
         return self.adv_scale * self.loss.g(logits)
@@ -217,9 +223,9 @@ class Pix2Pix(TranslationRecipe):
         D = self.nets["D"]
         real_logits, fake_logits = D(torch.cat([a, b], 1)), D(torch.cat([a, fake.detach()], 1))
         loss = self.loss.d(real_logits, fake_logits)
-        acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
+        acc = self.accuracy([(real_logits, fake_logits)])
         return loss, {"Loss/D": loss.detach(), "D/real": real_logits.detach().mean(),
-                      "D/fake": fake_logits.detach().mean(), "D/accuracy": acc.detach()}
+                      "D/fake": fake_logits.detach().mean(), "D/accuracy": acc}
 
     def g_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         a, b, fake = ctx.cache.pop("a"), ctx.cache.pop("b"), ctx.cache.pop("fake")
@@ -305,9 +311,9 @@ class CycleGAN(TranslationRecipe):
         fake_b = self.pools["B"].query(ctx.cache.pop("fake_b"), ctx)
         ra, fa, rb, fb = D["A"](a), D["A"](fake_a), D["B"](b), D["B"](fake_b)
         loss_a, loss_b = self.loss.d(ra, fa), self.loss.d(rb, fb)
-        acc = 0.25 * sum((r > 0).float().mean() + (f < 0).float().mean() for r, f in ((ra, fa), (rb, fb)))
+        acc = self.accuracy([(ra, fa), (rb, fb)])
         return loss_a + loss_b, {"Loss/D": (loss_a + loss_b).detach(), "Loss/D/A": loss_a.detach(),
-                                 "Loss/D/B": loss_b.detach(), "D/accuracy": acc.detach()}
+                                 "Loss/D/B": loss_b.detach(), "D/accuracy": acc}
 
     def translate(self, G: nn.Module, x: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)
