@@ -300,9 +300,9 @@ def test_translate_command(tmp_path, capsys, pix2pix_run, cycle_run):
     save(src / "one.png", np.full((40, 28, 3), 200, np.uint8))
     save(src / "sub" / "two.png", np.zeros((16, 16), np.uint8))
     (src / "broken.png").write_bytes(b"not an image")
-    assert main(["translate", str(pix2pix_run), "--input", str(src), "--out", str(tmp_path / "out")]) == 0
-    err = capsys.readouterr().err
-    assert "skipped 1 unreadable file(s): broken.png" in err
+    assert main(["translate", str(pix2pix_run), "--input", str(src), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err  # the rest is translated; the bad file is named and the exit code says so
+    assert "wrote 2 translation(s)" in err and "skipped 1 unreadable file(s): broken.png" in err
     assert Image.open(tmp_path / "out" / "sub" / "two.png").size == (16, 16)
     assert main(["translate", str(pix2pix_run), "--input", str(src / "one.png"), "--out", str(tmp_path / "t.png"),
                  "--fit", "tile"]) == 0

@@ -132,14 +132,15 @@ def translate(
     fit: str | None = typer.Option(None, help="resize (to the trained size) or tile (at the image's own scale); "
                                               "default: tile for models trained on photo patches, else resize."),
 ) -> None:
-    """Translate images with a trained pix2pix / CycleGAN model."""
-    from .console import warn
+    """Translate images with a trained pix2pix / CycleGAN model. Unreadable files of a folder are
+    skipped and listed, the rest translated; the exit code is then 2."""
     from .translation import translate_files
 
     written, n, skipped = translate_files(_translator(run_dir), input_path, out_path, direction, fit)
     if skipped:
-        warn(f"skipped {len(skipped)} unreadable file(s): {', '.join(skipped[:5])}"
-             f"{f' and {len(skipped) - 5} more' if len(skipped) > 5 else ''}")
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        raise GanforgeError(f"wrote {n} translation(s) to {written}, but skipped {len(skipped)} unreadable "
+                            f"file(s): {', '.join(skipped[:5])}{more}")
     out.print(f"wrote {n} translation(s) to {written}")
 
 

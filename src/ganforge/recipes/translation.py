@@ -14,6 +14,9 @@ Phase ``D`` (both discriminators): real images against fakes drawn from a histor
 ``translate.pool`` (50) generated images per domain. The learning rate is held, then decays
 linearly to zero (``optim.decay_start``, 0.5 in the preset).
 
+``Loss/G`` is the generator's adversarial loss alone (what the health monitor watches for a runaway
+generator); the L1 / cycle / identity terms are logged beside it and ``Loss/G/total`` is the sum.
+
 The papers' generator objective for LSGAN is ``E[(D(G(x)) - 1)^2]``; the engine's ``lsgan`` loss
 is half of that, so the adversarial term is doubled here to keep the papers' balance with the
 L1 terms. The papers also halve D's loss; under Adam a constant factor on one loss does not
@@ -232,7 +235,7 @@ class Pix2Pix(TranslationRecipe):
         adv = self.g_adv(self.nets["D"](torch.cat([a, fake], 1)))
         l1 = (fake - b).abs().mean()
         loss = adv + self.cfg.translate.l1 * l1
-        return loss, {"Loss/G": loss.detach(), "Loss/G/adv": adv.detach(), "Loss/G/l1": l1.detach()}
+        return loss, {"Loss/G": adv.detach(), "Loss/G/l1": l1.detach(), "Loss/G/total": loss.detach()}
 
     def translate(self, G: nn.Module, x: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)
@@ -291,7 +294,7 @@ class CycleGAN(TranslationRecipe):
         adv = self.g_adv(D["A"](fake_a)) + self.g_adv(D["B"](fake_b))
         cycle = (G.ba(fake_b) - a).abs().mean() + (G.ab(fake_a) - b).abs().mean()
         loss = adv + t.cycle * cycle
-        stats = {"Loss/G/adv": adv.detach(), "Loss/G/cycle": cycle.detach()}
+        stats = {"Loss/G": adv.detach(), "Loss/G/cycle": cycle.detach()}
         if t.identity:
             idt = (G.ab(b) - b).abs().mean() + (G.ba(a) - a).abs().mean()
             loss = loss + t.identity * t.cycle * idt
@@ -301,7 +304,7 @@ class CycleGAN(TranslationRecipe):
             loss = loss + t.self_reg * reg
             stats["Loss/G/self_reg"] = reg.detach()
         ctx.cache.update(a=a, b=b, fake_a=fake_a.detach(), fake_b=fake_b.detach())
-        stats["Loss/G"] = loss.detach()
+        stats["Loss/G/total"] = loss.detach()
         return loss, stats
 
     def d_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
