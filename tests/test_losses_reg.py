@@ -263,3 +263,29 @@ def test_one_default_for_every_point_dataset():
         other = resolve(flags={"data": data}).to_dict()
         assert {k: v for k, v in other.items() if k != "data"} == {k: v for k, v in ring8.items() if k != "data"}
     assert ring8 != resolve(flags={"data": "ring8", "recipe": "vanilla"}, sets=["net.z_discrete=0"]).to_dict()
+
+
+class FixedCritic(torch.nn.Module):
+    """Says 0.6 for every real image and 0.4 for every fake: right on each, by LSGAN's 0.5 boundary."""
+
+    def __init__(self, real):
+        super().__init__()
+        self.real, self.w = real, torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, labels=None):
+        is_real = (x - self.real).flatten(1).abs().amax(1) == 0
+        return torch.where(is_real, 0.6, 0.4) + self.w
+
+
+def test_d_accuracy_uses_the_losses_decision_boundary():
+    from ganforge.data import DataRequest, load_dataset
+    from ganforge.recipes import build_recipe
+
+    data = load_dataset("digits", DataRequest(resolution=8))
+    real = data.to_model(data.x[:4])
+    for loss, expected in (("lsgan", 1.0), ("nonsaturating", 0.5)):
+        recipe = build_recipe(resolve({"recipe": "dcgan", "resolution": 8, "net.width": 4, "loss": loss,
+                                       "reg.info": 0, "net.z_discrete": 0, "reg.mbstd": 0}), data.spec())
+        recipe.nets["D"] = FixedCritic(real)
+        step = StepContext(0, 4, lambda: (real, None), torch.Generator().manual_seed(0))
+        assert recipe.d_step(step)[1]["D/accuracy"].item() == expected, loss

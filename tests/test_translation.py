@@ -337,3 +337,4 @@ def test_translate_and_sample_refuse_the_wrong_kind_of_run(tmp_path, capsys, pix
     gan = ganforge.train(tiny, progress=False)
     assert main(["translate", str(gan), "--input", str(tmp_path / "a.png"), "--out", str(tmp_path / "c.png")]) == 2
     assert "not a translation run" in capsys.readouterr().err
+

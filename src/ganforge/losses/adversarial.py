@@ -23,6 +23,7 @@ class AdversarialLoss:
     d: Callable[[Tensor, Tensor], Tensor]
     g: Callable[..., Tensor]  # g(fake_logits), or g(fake_logits, real_logits) when g_uses_real
     g_uses_real: bool = False
+    boundary: float = 0.0  # D's output between "real" and "fake" (LSGAN's targets are 1 and 0: 0.5)
 
 
 LOSSES: Registry[AdversarialLoss] = Registry("loss")
@@ -68,7 +69,7 @@ def lsgan() -> AdversarialLoss:
     """Mao et al. 2017 (a=0, b=1, c=1): least squares, so samples far on the right side still get a gradient."""
     # D: 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2];  G: 1/2 E[(D(G(z)) - 1)^2]
     return AdversarialLoss(lambda real, fake: 0.5 * (real - 1).pow(2).mean() + 0.5 * fake.pow(2).mean(),
-                           lambda fake: 0.5 * (fake - 1).pow(2).mean())
+                           lambda fake: 0.5 * (fake - 1).pow(2).mean(), boundary=0.5)
 
 
 def _ragan(pos: Tensor, neg: Tensor) -> Tensor:

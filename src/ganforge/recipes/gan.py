@@ -191,7 +191,8 @@ class GANRecipe(Recipe):
         if self.ada is not None:
             self.ada.observe(real_logits, ctx.step)
         loss = self.loss.d(real_logits, fake_logits)
-        acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
+        b = self.loss.boundary
+        acc = 0.5 * ((real_logits > b).float().mean() + (fake_logits < b).float().mean())
         stats = {"Loss/D": loss.detach(), "D/real": real_logits.detach().mean(),
                  "D/fake": fake_logits.detach().mean(), "D/accuracy": acc.detach()}
         adv = loss.detach()

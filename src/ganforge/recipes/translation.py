@@ -140,7 +140,6 @@ class TranslationRecipe(Recipe):
                               "cyclegan, or paired data (paired:DIR, edges2photos, gray2color)")
         self.loss = get_loss(cfg.loss)
         self.adv_scale = 2.0 if cfg.loss == "lsgan" else 1.0  # the papers' MSE(D(G(x)), 1); see the module doc
-        self.boundary = 0.5 if cfg.loss == "lsgan" else 0.0  # D's real/fake decision (LSGAN's targets are 1 and 0)
         self.nets = self.build_nets()
 
     @property
@@ -168,7 +167,7 @@ class TranslationRecipe(Recipe):
 
     def accuracy(self, pairs: list[tuple[Tensor, Tensor]]) -> Tensor:
         """The share of D's patch decisions that are right, over (real, fake) logit maps."""
-        b = self.boundary
+        b = self.loss.boundary
         return sum((r > b).float().mean() + (f < b).float().mean() for r, f in pairs).detach() / (2 * len(pairs))
 
     def g_adv(self, logits: Tensor) -> Tensor:
