@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import DataSpec
-from .data.images import resize, set_channels
+from .data.images import set_channels, square
 from .errors import GanforgeError
 from .recipes.base import Recipe
 
@@ -121,30 +121,13 @@ def translate_images(recipe: Recipe, G: nn.Module, spec: DataSpec, images: list[
         if fit == "tile":
             out.append(translate_tiled(recipe, G, x, direction, side, on_tiles=on_tiles))
         else:
-            s = min(x.shape[1:])
-            top, left = (x.shape[1] - s) // 2, (x.shape[2] - s) // 2
-            square = resize(x[None, :, top : top + s, left : left + s], side)
-            out.append(translate_batch(recipe, G, square, direction)[0])
+            out.append(translate_batch(recipe, G, square(x, side)[None], direction)[0])
             if on_tiles:
                 on_tiles(1)
     return out
 
 
 # ------------------------------------------------------------------ files
-
-
-def read_image(path: Path) -> torch.Tensor:
-    """[C, H, W] float32 in [0, 1] from any image file PIL reads (alpha composited, 16-bit scaled)."""
-    from PIL import Image
-
-    from .data.folder import max_pixels, to_array
-
-    with Image.open(path) as img:
-        if img.size[0] * img.size[1] > max_pixels():
-            raise ValueError(f"{img.size[0]}x{img.size[1]} is over the pixel limit {max_pixels()}")
-        if getattr(img, "n_frames", 1) > 1:
-            img.seek(0)
-        return torch.from_numpy(np.ascontiguousarray(to_array(img))).permute(2, 0, 1)
 
 
 def inputs_of(path: Path) -> tuple[str, list[str]]:
@@ -177,11 +160,13 @@ def iter_inputs(path: Path, kind: str, names: list[str]) -> Iterator[tuple[str, 
         for i, img in enumerate(a):
             yield f"{i:05d}", img
         return
+    from .data.translation import read_image
+    from .errors import DataError
+
     for name in names:
-        file = path / name if kind == "folder" else path
         try:
-            yield name, read_image(file)
-        except Exception:
+            yield name, read_image(path / name if kind == "folder" else path)
+        except DataError:
             yield name, None
 
 
@@ -194,13 +179,12 @@ def as_tensor(x) -> torch.Tensor:
         t = torch.from_numpy(a)
         t = t[None] if t.dim() == 2 else t.permute(2, 0, 1)  # [H, W] or [H, W, C] -> [C, H, W]
     else:
-        try:
-            from PIL import Image
-        except ImportError:  # pragma: no cover
-            Image = None
-        if Image is None or not isinstance(x, Image.Image):
-            raise GanforgeError(f"cannot translate a {type(x).__name__}; expected a tensor, a PIL image or an array")
+        from PIL import Image
+
         from .data.folder import to_array
+
+        if not isinstance(x, Image.Image):
+            raise GanforgeError(f"cannot translate a {type(x).__name__}; expected a tensor, a PIL image or an array")
 
         t = torch.from_numpy(np.ascontiguousarray(to_array(x))).permute(2, 0, 1)
     if t.dim() == 3:

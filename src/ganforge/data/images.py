@@ -24,6 +24,13 @@ def resize(x: torch.Tensor, resolution: int) -> torch.Tensor:
     return out.clamp(0, 1)
 
 
+def square(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """[C, H, W] -> [C, R, R]: the centred square crop, resized as every loader resizes."""
+    side = min(x.shape[-2:])
+    top, left = (x.shape[-2] - side) // 2, (x.shape[-1] - side) // 2
+    return resize(x[None, :, top : top + side, left : left + side].contiguous(), resolution)[0]
+
+
 def set_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
     """Convert [N, C, H, W] between grey (1) and RGB (3)."""
     if channels is None or x.shape[1] == channels:

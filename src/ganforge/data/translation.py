@@ -28,33 +28,28 @@ from ..errors import DataError
 from .base import DATASETS, DataRequest, Dataset, split_indices
 from .digits import digits
 from .folder import find_images, folder, max_pixels, resolve_root, to_array
-from .images import SPLIT_TEST_FRACTION, check_resolution, resize, set_channels
+from .images import SPLIT_TEST_FRACTION, check_resolution, set_channels, square
 
 SHOWN = 5  # unmatched names listed in an error
 
 # ------------------------------------------------------------------ paired:DIR
 
 
-def _read(path: Path) -> np.ndarray:
-    """float32 [h, w, 1 or 3] in [0, 1]; a one-line DataError for anything unreadable."""
+def read_image(path: Path) -> torch.Tensor:
+    """Any image file PIL reads -> [C, H, W] float32 in [0, 1] (alpha composited on black, 16-bit scaled,
+    animations' first frame); a one-line DataError for anything unreadable or over the pixel limit."""
     try:
         with Image.open(path) as img:
             if img.size[0] * img.size[1] > max_pixels():
                 raise DataError(f"{path} has {img.size[0]}x{img.size[1]} pixels, over the limit of {max_pixels()} "
                                 "(GANFORGE_MAX_IMAGE_PIXELS)")
-            return to_array(img)
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+            return torch.from_numpy(np.ascontiguousarray(to_array(img))).permute(2, 0, 1)
     except DataError:
         raise
     except Exception as e:
         raise DataError(f"cannot read {path} as an image ({type(e).__name__}); fix or remove it") from None
-
-
-def _square(a: np.ndarray, resolution: int) -> torch.Tensor:
-    """[h, w, c] -> [c, R, R]: centre square crop, then the resize every loader uses."""
-    s = min(a.shape[:2])
-    top, left = (a.shape[0] - s) // 2, (a.shape[1] - s) // 2
-    x = torch.from_numpy(np.ascontiguousarray(a[top : top + s, left : left + s])).permute(2, 0, 1)
-    return resize(x.unsqueeze(0), resolution)[0]
 
 
 def _pairs_in(root: Path) -> list[tuple[Path, Path | None]]:
@@ -85,19 +80,19 @@ def _load_pairs(root: Path, resolution: int) -> tuple[torch.Tensor, torch.Tensor
     xa, xb = [], []
     for a_path, b_path in pairs:
         if b_path is None:  # one A|B image
-            ab = _read(a_path)
-            h, w = ab.shape[:2]
+            ab = read_image(a_path)
+            h, w = ab.shape[1:]
             if w % 2:
                 raise DataError(f"{a_path} is {w}x{h}: a side-by-side A|B image needs an even width (two equal "
                                 "halves); or give A/ and B/ folders")
-            a, b = ab[:, : w // 2], ab[:, w // 2 :]
+            a, b = ab[:, :, : w // 2], ab[:, :, w // 2 :]
         else:
-            a, b = _read(a_path), _read(b_path)
-            if a.shape[:2] != b.shape[:2]:
-                raise DataError(f"{a_path} is {a.shape[1]}x{a.shape[0]} but its partner {b_path} is "
-                                f"{b.shape[1]}x{b.shape[0]}; the two images of a pair must have one size")
-        xa.append(_square(a, resolution))
-        xb.append(_square(b, resolution))
+            a, b = read_image(a_path), read_image(b_path)
+            if a.shape[1:] != b.shape[1:]:
+                raise DataError(f"{a_path} is {a.shape[2]}x{a.shape[1]} but its partner {b_path} is "
+                                f"{b.shape[2]}x{b.shape[1]}; the two images of a pair must have one size")
+        xa.append(square(a, resolution))
+        xb.append(square(b, resolution))
 
     def stack(xs: list[torch.Tensor]) -> torch.Tensor:
         c = 3 if any(x.shape[0] == 3 for x in xs) else 1
