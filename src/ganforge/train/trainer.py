@@ -57,6 +57,8 @@ class TrainState:
     step: int = 0
     images_seen: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of this process (all threads), resumed time included
+    peak_memory_mb: float = 0.0  # peak resident memory (CPU) or peak allocated CUDA memory, over all sessions
     lr_scale: float = 1.0  # lowered by each NaN rollback
     rollbacks: int = 0
 
@@ -380,7 +382,8 @@ class Trainer:
             net.train()
         if self.state.step == 0:
             self.save()  # a rollback target from the very start
-        self.clock = Clock(time.perf_counter() - self.state.seconds, time.perf_counter(), self.state.step)
+        self.clock = Clock(time.perf_counter() - self.state.seconds, time.perf_counter(), self.state.step,
+                           time.process_time() - self.state.cpu_seconds)
         progress = TrainProgress(cfg.steps, self.state.step, enabled=self.show_progress)
         try:
             with progress:
@@ -396,11 +399,12 @@ class Trainer:
                         break
         except KeyboardInterrupt:
             warn(f"interrupted at step {self.state.step}; saving a checkpoint to resume from")
+            self.update_costs()
             self._check_pending()
             self.save()
             raise
         if self.state.step < cfg.steps:  # stopped by a signal
-            self.state.seconds = time.perf_counter() - self.clock.start
+            self.update_costs()
             self._check_pending()
             self.save()
             if self.dist.is_main:
@@ -409,7 +413,7 @@ class Trainer:
             self.logger.close()
             shutdown(self.dist)
             return self.run_dir
-        self.state.seconds = time.perf_counter() - self.clock.start
+        self.update_costs()
         self.save()
         self.write_samples(final=True)
         final = self.final_metrics()  # every rank: feature extraction is split across ranks
@@ -423,6 +427,12 @@ class Trainer:
         shutdown(self.dist)
         return self.run_dir
 
+    def update_costs(self) -> None:
+        """Wall seconds, CPU seconds and peak memory of the run so far, into the saved counters."""
+        self.state.seconds = time.perf_counter() - self.clock.start
+        self.state.cpu_seconds = time.process_time() - self.clock.cpu_start
+        self.state.peak_memory_mb = max(self.state.peak_memory_mb, peak_memory_mb(self.device))
+
     def after_step(self, progress: TrainProgress) -> None:
         """Every k steps: log (and check health), draw samples, checkpoint."""
         cfg, step = self.cfg, self.state.step
@@ -434,7 +444,8 @@ class Trainer:
                 raise TrainingDiverged(self._diverged_message(bad[0]))
             values["Timing/img_per_s"] = (step - self.clock.step) * cfg.batch_size / max(now - self.clock.last, 1e-9)
             values["Progress/kimg"] = self.state.images_seen / 1000
-            self.state.seconds = values["Timing/seconds"] = now - self.clock.start
+            self.update_costs()
+            values["Timing/seconds"] = self.state.seconds
             values.update(self.health.check(values, self.sample_grid(HEALTH_SAMPLES)))
             self.health_checks += 1
             self.logger.log(step, values)
@@ -547,6 +558,18 @@ class Clock:
     start: float  # perf_counter at the (virtual) start of the run, resumed time included
     last: float  # perf_counter at the last log
     step: int  # step at the last log
+    cpu_start: float = 0.0  # process_time at the (virtual) start of the run
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak allocated CUDA memory on a GPU; this process's peak resident set size on a CPU (MiB)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True,
