@@ -65,6 +65,12 @@ class Generator:
         self.net.to(device)
         return self
 
+    def with_sampler(self, sampler: str | None = None, steps: int | None = None) -> Generator:
+        """Diffusion runs: sample with ``sampler`` (ddim, ddpm) in ``steps`` denoising steps from now on;
+        one-pass generators refuse any choice. Returns self."""
+        self.recipe.set_sampler(sampler, steps)
+        return self
+
     def sample(self, n: int, seed: int | None = None, labels: torch.Tensor | int | None = None,
                truncation: float | None = None, batch_size: int = 500) -> torch.Tensor:
         """``n`` samples in data space: images [n, C, H, W] in [0, 1] or points [n, D].

@@ -1,4 +1,5 @@
-"""The command line: ``ganforge train | sample | mix | interpolate | translate | synthesize | eval | list``
+"""The command line: ``ganforge train | sample | mix | interpolate | translate | synthesize | eval | compare
+| list``
 (thin: parse, call the API).
 
 Every user error is one line on stderr and exit code 2, never a traceback.
@@ -78,11 +79,15 @@ def sample(
     label: int | None = typer.Option(None, help="Class to generate (conditional runs)."),
     truncation: float | None = typer.Option(None, help="Truncation psi: trade variety for fidelity (in z: > 0; "
                                                         "StyleGAN2, in w: 1 none, 0 the average image)."),
+    sampler: str | None = typer.Option(None, help="ddpm runs: ddim or ddpm (ancestral); default the run's (ddim)."),
+    steps: int | None = typer.Option(None, help="ddpm runs: denoising steps (default the run's, 50; ddpm: up to "
+                                               "the 1,000 it was trained with)."),
 ) -> None:
     """Draw samples from a trained generator."""
     from .sampling import write_samples
 
-    g = _sampler(run_dir)
+    g = _sampler(run_dir).with_sampler(sampler, steps)
+    g.recipe.progress = True
     target = out_path or Path(run_dir) / "samples" / f"sample-seed{seed}.png"
     written = write_samples(g, n, seed, target, label, truncation)
     out.print(f"wrote {written}")
@@ -215,6 +220,36 @@ def eval_(
             table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
     out.print(table)
     out.print("protocol: " + ", ".join(f"{k}={v}" for k, v in result["protocol"].items()), markup=False)
+
+
+@app.command("compare")
+def compare_(
+    runs: list[Path] = typer.Argument(..., help="Run directories (GAN, VAE, diffusion) trained on the same data."),
+    data: str | None = typer.Option(None, help="The common reference dataset (needed when the runs' data differ)."),
+    n: int = typer.Option(1000, help="Samples per run."),
+    seed: int = typer.Option(0, help="Random seed of the samples."),
+    samplers: str = typer.Option("ddim-50", help="Diffusion runs: samplers to measure, e.g. ddim-50,ddpm-1000."),
+    device: str = typer.Option("cpu", help="Device for sampling and timing."),
+    out_path: Path = typer.Option(Path("compare.md"), "--out", help="Markdown table; the sample picture goes "
+                                                                   "beside it as .png."),
+    as_json: bool = typer.Option(False, "--json", help="Also print one JSON object on the last line."),
+) -> None:
+    """GAN vs VAE vs diffusion by one protocol: quality, diversity, speed, training cost, spread over seeds."""
+    import json
+
+    from .compare import compare, markdown
+    from .io import write_json, write_text
+
+    if out_path.suffix.lower() != ".md":
+        raise GanforgeError(f"--out {str(out_path)!r}: expected FILE.md (the picture and JSON go beside it)")
+    result = compare(runs, data, n, seed, samplers, device, grid=out_path.with_suffix(".png"))
+    text = markdown(result)
+    write_text(out_path, text)
+    write_json(out_path.with_suffix(".json"), result)
+    out.print(text, markup=False, soft_wrap=True)
+    out.print(f"wrote {out_path}, {out_path.with_suffix('.json')} and {out_path.with_suffix('.png')}")
+    if as_json:
+        print(json.dumps(result, default=float))
 
 
 @app.command("list")

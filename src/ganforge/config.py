@@ -120,6 +120,31 @@ class TranslateConfig:
 
 
 @dataclass
+class VAEConfig:
+    """The variational autoencoder (recipes/vae.py); net.z_dim, net.width and net.max_channels size it."""
+
+    likelihood: str = "bernoulli"  # bernoulli (pixels as probabilities) | gaussian
+    beta: float = 1.0  # weight of the KL term (beta-VAE, Higgins et al. 2017); 1: the ELBO
+    warmup: float = 0.1  # the KL weight ramps linearly from 0 to beta over this fraction of the steps; 0: off
+    sigma: float = 0.0  # gaussian: the fixed standard deviation in model space [-1, 1]; 0: learned (sigma-VAE)
+
+
+@dataclass
+class DiffusionConfig:
+    """The denoising diffusion model (recipes/ddpm.py), on diffusers' UNet2DModel and schedulers."""
+
+    timesteps: int = 1000  # training noise levels T
+    schedule: str = "cosine"  # cosine (Nichol & Dhariwal 2021) | linear (Ho et al. 2020)
+    channels: str = "32,64,64"  # UNet channels per resolution level (each level after the first halves the side)
+    attention: str = "0,0,1"  # self-attention at each level: 1 on, 0 off
+    layers: int = 1  # residual layers per level
+    sampler: str = "ddim"  # what sample, eval and the training grids use: ddim | ddpm (ancestral)
+    sample_steps: int = 50  # denoising steps of that sampler (ddpm with T steps is the original sampler)
+    eta: float = 0.0  # DDIM's stochasticity: 0 deterministic, 1 like DDPM
+    conditional: bool = True  # condition on labels when the data has classes (--label works)
+
+
+@dataclass
 class EvalConfig:
     every: int = 0  # steps between evaluations during training; 0: never
     metrics: str = ""  # comma-separated; empty: the data's defaults (fd,kid,prdc[,classes] or modes,fd)
@@ -153,6 +178,8 @@ class TrainConfig:
     style: StyleConfig = field(default_factory=StyleConfig)
     ada: ADAConfig = field(default_factory=ADAConfig)
     translate: TranslateConfig = field(default_factory=TranslateConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     log_every: int = 50
@@ -175,6 +202,10 @@ CONDITIONAL_DEFAULT = {"digits": "cgan"}
 
 # Recipes that do not sample one distribution train on their own bundled task when --data is not given.
 RECIPE_DEFAULT_DATA = {"pix2pix": "edges2photos", "cyclegan": "digits2typeset"}
+
+
+# The alternatives GANs are compared with: trained by likelihood, no adversary (cfg.loss does not apply).
+LIKELIHOOD_RECIPES = ("vae", "ddpm")
 
 
 def default_recipe(data: str) -> str:
@@ -246,6 +277,19 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "translate.norm": (lambda v: v in ("instance", "batch"), "instance or batch"),
     "translate.dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "translate.jitter": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "vae.likelihood": (lambda v: v in ("bernoulli", "gaussian"), "bernoulli or gaussian"),
+    "vae.beta": (lambda v: v >= 0, "a number >= 0"),
+    "vae.warmup": (lambda v: 0 <= v <= 1, "a number in [0, 1] (0: no warm-up)"),
+    "vae.sigma": (lambda v: v >= 0, "a number >= 0 (0: learned)"),
+    "diffusion.timesteps": (lambda v: v >= 2, "an integer >= 2"),
+    "diffusion.schedule": (lambda v: v in ("cosine", "linear"), "cosine or linear"),
+    "diffusion.channels": (lambda v: _int_list(v, lambda c: c >= 8 and c % 8 == 0),
+                           "comma-separated channel counts, multiples of 8, e.g. 32,64,64"),
+    "diffusion.attention": (lambda v: _int_list(v, lambda a: a in (0, 1)), "comma-separated 0 / 1, one per level"),
+    "diffusion.layers": (lambda v: v >= 1, "an integer >= 1"),
+    "diffusion.sampler": (lambda v: v in ("ddim", "ddpm"), "ddim or ddpm"),
+    "diffusion.sample_steps": (lambda v: v >= 1, "an integer >= 1 (at most diffusion.timesteps)"),
+    "diffusion.eta": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "health.d_accuracy_max": (lambda v: 0.5 < v <= 1, "a number in (0.5, 1]"),
     "health.g_loss_max": (lambda v: v > 0, "a number > 0"),
     "health.diversity_min": (lambda v: v >= 0, "a number >= 0"),
@@ -260,6 +304,14 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "checkpoint_every": (lambda v: v >= 1, "an integer >= 1"),
     "keep_checkpoints": (lambda v: v >= 1, "an integer >= 1"),
 }
+
+
+def _int_list(text: str, ok: typing.Callable[[int], bool]) -> bool:
+    try:
+        values = [int(v) for v in str(text).split(",")]
+    except ValueError:
+        return False
+    return bool(values) and all(ok(v) for v in values)
 
 
 def _valid_policy(policy: str) -> bool:

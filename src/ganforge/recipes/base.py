@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from ..config import TrainConfig
 from ..data import DataSpec
-from ..errors import ConfigError
+from ..errors import ConfigError, GanforgeError
 from ..registry import Registry
 
 Tensor = torch.Tensor
@@ -124,6 +124,25 @@ class Recipe:
         :meth:`latent` and ignore it here; StyleGAN2 truncates w here and ignores it in :meth:`latent`.
         """
         raise NotImplementedError
+
+    @property
+    def sampler_name(self) -> str | None:
+        """The iterative sampler and its steps (``ddim-50``) for recipes that have one; None for one-pass generators."""
+        return None
+
+    def set_sampler(self, sampler: str | None = None, steps: int | None = None) -> None:
+        """Choose an iterative sampler and its steps (diffusion); one-pass generators refuse."""
+        if sampler is not None or steps is not None:
+            raise GanforgeError(f"--sampler and --steps are for ddpm runs; a {self.cfg.recipe} generator draws a "
+                                "sample in one forward pass")
+
+    def sampling_network(self, G: nn.Module) -> nn.Module:
+        """The part of ``G`` that drawing a sample runs (a VAE's decoder; all of G otherwise)."""
+        return G
+
+    def reconstructions(self, G: nn.Module, x: Tensor) -> Tensor | None:
+        """Images passed through an encoder and back (VAE), model space; None for recipes without an encoder."""
+        return None
 
     def state_dict(self) -> dict:
         """Training state the recipe keeps outside its networks (ADA's p), saved in checkpoints."""

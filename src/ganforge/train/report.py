@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import TrainConfig
+from ..config import LIKELIHOOD_RECIPES, TrainConfig
 from ..data import Dataset
 from ..io import write_text
 
@@ -53,11 +53,12 @@ def final_metrics_lines(final: dict | None) -> list[str]:
 def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], data: Dataset, world: int,
                  health: str, final: dict | None = None) -> None:
     last = next((r for r in reversed(records) if any(k.startswith("Loss/") for k in r)), {})
+    loss = "" if cfg.recipe in LIKELIHOOD_RECIPES else f", loss: `{cfg.loss}`"
     speed = [r["Timing/img_per_s"] for r in records if isinstance(r.get("Timing/img_per_s"), float)]
     lines = [
         f"# {run_dir.name}",
         "",
-        f"- recipe: `{cfg.recipe}`, loss: `{cfg.loss}`, data: `{cfg.data}` ({len(data)} training samples, "
+        f"- recipe: `{cfg.recipe}`{loss}, data: `{cfg.data}` ({len(data)} training samples, "
         f"shape {list(data.shape)})",
         f"- steps: {state.step}, batch: {cfg.batch_size}, images seen: {state.images_seen}, processes: {world}",
         f"- wall time: {state.seconds:.1f} s, mean speed: {sum(speed) / max(len(speed), 1):.0f} images/s",

@@ -121,6 +121,7 @@ class Trainer:
         self.stats = StatsAccumulator()
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
         fixed = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))[:HEALTH_SAMPLES]
+        self.fixed_idx = fixed.to(self.device)  # training images shown in pictures
         real = self.data.x[fixed] if self.x_b is None else self.data.x_b[fixed % len(self.data.x_b)]
         self.health = HealthMonitor(cfg.health, float(mean_pairwise_distance(real)))  # outputs vs their domain
         if self.recipe.translates:  # fixed inputs (and partners) for the pictures and the health check
@@ -327,6 +328,21 @@ class Trainer:
             by_class = self.recipe.conditional and self.grid_labels is not None  # one row per class
             nrow = len(self.grid_labels) // self.data.num_classes if by_class else None
             save_image_grid(self.sample_grid(), path, nrow=nrow)
+            pairs = self.reconstruction_grid()
+            if pairs is not None:
+                save_image_grid(pairs, path.with_name(f"{tag}-reconstructions.png"), nrow=8)
+
+    @torch.no_grad()
+    def reconstruction_grid(self, k: int = 32) -> torch.Tensor | None:
+        """Pairs of fixed training images and their reconstructions, data space (VAE); None otherwise."""
+        G = self.sampling_net()
+        was_training = G.training
+        x = self.x[self.fixed_idx[:k]]
+        recon = self.recipe.reconstructions(G.eval(), x)
+        G.train(was_training)
+        if recon is None:
+            return None
+        return self.data.from_model(torch.stack([x, recon.float()], 1).flatten(0, 1).float())
 
     # ---------------------------------------------------------------- the loop
     def fit(self) -> Path:
