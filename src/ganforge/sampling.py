@@ -134,7 +134,8 @@ def synthesize(g: Generator, per_class: int, out_dir: Path, seed: int = 0, trunc
     if g.spec.kind != "image":
         raise GanforgeError("synthesize writes images; this run generates 2D points (use sample --out x.npy)")
     if not g.num_classes:
-        raise GanforgeError("synthesize needs a conditional run (cgan, projection or acgan) to label its images")
+        raise GanforgeError("synthesize needs a class-conditional run (cgan, projection, acgan, stylegan2 or ddpm "
+                            "on labelled data) to label its images")
     if per_class < 1:
         raise GanforgeError(f"--per-class {per_class} is not allowed; expected an integer >= 1")
     out_dir = Path(out_dir).expanduser()
