@@ -1,7 +1,7 @@
 """The public Python API: ``train``, ``load``, ``list_recipes``, ``list_datasets``.
 
-``load(run)`` gives a :class:`Generator` (sample from noise) or, for pix2pix / CycleGAN runs, a
-:class:`Translator` (translate images).
+``load(run)`` gives a :class:`Generator` (sample from noise), for pix2pix / CycleGAN runs a
+:class:`Translator` (translate images), for SRGAN / ESRGAN runs an :class:`Upscaler`.
 """
 from __future__ import annotations
 
@@ -138,8 +138,56 @@ class Translator:
         return torch.stack(out) if torch.is_tensor(x) and x.dim() == 4 else out[0]
 
 
+class Upscaler:
+    """A trained super-resolution model: ``ganforge.load(run_dir).upscale(image)``."""
+
+    def __init__(self, recipe: Recipe, net: torch.nn.Module, psnr_net: torch.nn.Module, spec: DataSpec,
+                 run_dir: Path) -> None:
+        self.recipe, self.net, self.psnr_net, self.spec, self.run_dir = recipe, net.eval(), psnr_net.eval(), spec, \
+            run_dir
+        self._blends: dict[float, torch.nn.Module] = {}
+
+    @property
+    def scale(self) -> int:
+        return self.recipe.scale
+
+    def to(self, device: str | torch.device) -> Upscaler:
+        self.net.to(device)
+        self.psnr_net.to(device)
+        self._blends.clear()
+        return self
+
+    def network(self, blend: float = 1.0) -> torch.nn.Module:
+        """The generator for ``blend``: 0 the PSNR-oriented one, 1 the GAN one, between their interpolation."""
+        from .superres import blended
+
+        if blend not in self._blends:
+            self._blends = {blend: blended(self.psnr_net, self.net, float(blend)).eval()}
+        return self._blends[blend]
+
+    def upscale(self, x: Any, blend: float = 1.0, tile: int = 256) -> Any:
+        """An image ``scale`` x larger: a PIL image (any mode; the same mode back), or a tensor [C, H, W] /
+        [N, C, H, W] in [0, 1] (1-4 channels; RGB [3, sH, sW] back, alpha composited on black)."""
+        import numpy as np
+
+        from .superres import upscale_pil, upscale_tiled
+        from .translation import as_tensor, prepare
+
+        G = self.network(blend)
+        if not torch.is_tensor(x) and not isinstance(x, np.ndarray):
+            return upscale_pil(G, self.scale, x, tile)
+        batch = as_tensor(x)
+        outs = []
+        for img in batch:
+            rgb = prepare(img, 3)
+            out = torch.empty(rgb.shape[1] * self.scale, rgb.shape[2] * self.scale, 3)
+            upscale_tiled(G, self.scale, rgb, out, tile)
+            outs.append(out.permute(2, 0, 1))
+        return torch.stack(outs) if torch.is_tensor(x) and x.dim() == 4 else outs[0]
+
+
 def load(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cpu",
-         checkpoint: str = "latest") -> Generator | Translator:
+         checkpoint: str = "latest") -> Generator | Translator | Upscaler:
     """Load a run's generator: the EMA weights when the run kept them; ``checkpoint="best"``
     for the weights that scored best during training (``--eval-every``). Translation runs
     (pix2pix, CycleGAN) load as a :class:`Translator`."""
@@ -149,4 +197,8 @@ def load(run_dir: str | Path, ema: bool = True, device: str | torch.device = "cp
     name = recipe.generator_name
     G = recipe.nets[name]
     ck.load_into(G, nets.get(f"{name}_ema") if ema and f"{name}_ema" in nets else nets.get(name), name)
+    if recipe.upscales:  # a run stopped before its GAN stage has no PSNR-oriented copy: G is both
+        psnr = recipe.nets["G_psnr"]
+        ck.load_into(psnr, nets.get("G_psnr"), "G_psnr")
+        return Upscaler(recipe, G, psnr if int(psnr.taken_at) >= 0 else G, spec, run_dir).to(device)
     return (Translator if recipe.translates else Generator)(recipe, G, spec, run_dir).to(device)

@@ -1,5 +1,5 @@
-"""The command line: ``ganforge train | sample | mix | interpolate | translate | synthesize | eval | compare
-| list``
+"""The command line: ``ganforge train | sample | mix | interpolate | translate | upscale | synthesize | eval
+| compare | list``
 (thin: parse, call the API).
 
 Every user error is one line on stderr and exit code 2, never a traceback.
@@ -153,6 +153,9 @@ def _translator(run_dir: Path):
     from .api import Translator, load
 
     t = load(run_dir)
+    if t.recipe.upscales:
+        raise GanforgeError(f"{run_dir} is a {t.recipe.cfg.recipe} run: it upscales images; use ganforge upscale "
+                            f"{run_dir} --input PATH --out PATH")
     if not isinstance(t, Translator):
         raise GanforgeError(f"{run_dir} is a {t.recipe.cfg.recipe} run, not a translation run; translate needs a "
                             "pix2pix or cyclegan run (ganforge sample draws from this one)")
@@ -160,14 +163,43 @@ def _translator(run_dir: Path):
 
 
 def _sampler(run_dir: Path):
-    """A run's generator for sample / mix / interpolate / synthesize; translation runs are refused."""
-    from .api import Translator, load
+    """A run's generator for sample / mix / interpolate / synthesize; translation and SR runs are refused."""
+    from .api import Translator, Upscaler, load
 
     g = load(run_dir)
+    if isinstance(g, Upscaler):
+        raise GanforgeError(f"{run_dir} is a {g.recipe.cfg.recipe} run: it upscales images rather than sampling "
+                            f"from noise; use ganforge upscale {run_dir} --input PATH --out PATH")
     if isinstance(g, Translator):
         raise GanforgeError(f"{run_dir} is a {g.recipe.cfg.recipe} run: it translates images rather than sampling "
                             f"from noise; use ganforge translate {run_dir} --input PATH --out PATH")
     return g
+
+
+@app.command()
+def upscale(
+    run_dir: Path = typer.Argument(..., help="An srgan or esrgan run directory."),
+    input_path: Path = typer.Option(..., "--input", help="An image or a folder of images (any size and mode)."),
+    out_path: Path = typer.Option(..., "--out", help="FILE.png, or a DIR (one PNG per input, names mirrored)."),
+    blend: float = typer.Option(1.0, help="0: the PSNR-oriented model, 1: the GAN model, between: their "
+                                          "weights interpolated."),
+    tile: int = typer.Option(256, help="Tile side in input pixels (memory stays bounded by one tile)."),
+) -> None:
+    """Upscale images with a trained SRGAN / ESRGAN model; the same mode (grey, RGBA, 16-bit) comes back.
+    Unreadable files of a folder are skipped and listed, the rest upscaled; the exit code is then 2."""
+    from .api import Upscaler, load
+    from .superres import upscale_files
+
+    g = load(run_dir)
+    if not isinstance(g, Upscaler):
+        raise GanforgeError(f"{run_dir} is a {g.recipe.cfg.recipe} run, not a super-resolution run; upscale needs "
+                            "an srgan or esrgan run")
+    written, n, skipped = upscale_files(g, input_path, out_path, blend, tile)
+    if skipped:
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        raise GanforgeError(f"wrote {n} upscaled image(s) to {written}, but skipped {len(skipped)} unreadable "
+                            f"file(s): {', '.join(skipped[:5])}{more}")
+    out.print(f"wrote {n} upscaled image(s) to {written}")
 
 
 @app.command()

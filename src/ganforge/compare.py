@@ -65,14 +65,14 @@ def parse_samplers(text: str) -> list[tuple[str, int]]:
 
 
 def _entries(runs: list[Path], samplers: list[tuple[str, int]], device: str) -> list[Entry]:
-    from .api import Translator, load
+    from .api import Translator, Upscaler, load
 
     entries = []
     for run in runs:
         g = load(run, device=device)
-        if isinstance(g, Translator):
+        if isinstance(g, (Translator, Upscaler)):
             raise GanforgeError(f"{run} is a {g.recipe.cfg.recipe} run; compare measures generators that sample "
-                                "from noise (GAN, VAE, diffusion), not translators")
+                                "from noise (GAN, VAE, diffusion), not translators or upscalers")
         if g.recipe.sampler_name is None:
             entries.append(Entry(Path(run), g, None))
             continue

@@ -120,6 +120,26 @@ class TranslateConfig:
 
 
 @dataclass
+class SRConfig:
+    """Super-resolution: SRGAN and ESRGAN (recipes/superres.py); ``resolution`` is the HR patch side."""
+
+    scale: int = 4  # upscaling factor: 2 or 4
+    pretrain: int = 2000  # PSNR-oriented steps before the GAN stage (part of `steps`)
+    pixel: str = "l1"  # l1 | l2: the PSNR stage's loss, and the GAN stage's pixel term
+    pixel_weight: float = 0.01  # GAN stage: weight of the pixel term (ESRGAN's eta)
+    perceptual: str = "disc"  # content loss features: disc (the discriminator's own) | none | vgg19:PATH
+    perceptual_weight: float = 1.0  # GAN stage: weight of the content loss
+    adv_weight: float = 0.005  # GAN stage: weight of the adversarial term (SRGAN 1e-3, ESRGAN 5e-3)
+    blocks: int = 8  # residual blocks (srgan) or RRDBs (esrgan)
+    growth: int = 16  # esrgan: channels added by each conv of a dense block
+    norm: bool = False  # srgan: batch norm in the residual blocks (the paper's; off in EDSR / ESRGAN)
+    residual: bool = True  # G adds its output to the bicubic upsampling (learns the missing detail)
+    blur: float = 0.0  # degradation: Gaussian blur of sigma up to this (HR px) before downsampling; 0: none
+    noise: float = 0.0  # degradation: Gaussian noise of std up to this (in [0, 1] units) on the LR image; 0: none
+    flip: bool = True  # random flips and transposition of training patches
+
+
+@dataclass
 class VAEConfig:
     """The variational autoencoder (recipes/vae.py); net.z_dim, net.width and net.max_channels size it."""
 
@@ -178,6 +198,7 @@ class TrainConfig:
     style: StyleConfig = field(default_factory=StyleConfig)
     ada: ADAConfig = field(default_factory=ADAConfig)
     translate: TranslateConfig = field(default_factory=TranslateConfig)
+    sr: SRConfig = field(default_factory=SRConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
@@ -201,7 +222,8 @@ CONDITIONAL_DEFAULT = {"digits": "cgan"}
 
 
 # Recipes that do not sample one distribution train on their own bundled task when --data is not given.
-RECIPE_DEFAULT_DATA = {"pix2pix": "edges2photos", "cyclegan": "digits2typeset"}
+RECIPE_DEFAULT_DATA = {"pix2pix": "edges2photos", "cyclegan": "digits2typeset", "srgan": "sr:photos",
+                       "esrgan": "sr:photos"}
 
 
 # The alternatives GANs are compared with: trained by likelihood, no adversary (cfg.loss does not apply).
@@ -277,6 +299,18 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "translate.norm": (lambda v: v in ("instance", "batch"), "instance or batch"),
     "translate.dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "translate.jitter": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "sr.scale": (lambda v: v in (2, 4), "2 or 4"),
+    "sr.pretrain": (lambda v: v >= 0, "an integer >= 0 (0: no PSNR-oriented stage)"),
+    "sr.pixel": (lambda v: v in ("l1", "l2"), "l1 or l2"),
+    "sr.pixel_weight": (lambda v: v >= 0, "a number >= 0"),
+    "sr.perceptual": (lambda v: v in ("disc", "none") or (v.startswith("vgg19:") and len(v) > 6),
+                      "disc, none or vgg19:PATH (a local torchvision VGG19 weights file)"),
+    "sr.perceptual_weight": (lambda v: v >= 0, "a number >= 0"),
+    "sr.adv_weight": (lambda v: v >= 0, "a number >= 0"),
+    "sr.blocks": (lambda v: v >= 1, "an integer >= 1"),
+    "sr.growth": (lambda v: v >= 1, "an integer >= 1"),
+    "sr.blur": (lambda v: v >= 0, "a number >= 0 (0: no blur)"),
+    "sr.noise": (lambda v: 0 <= v <= 1, "a number in [0, 1] (0: no noise)"),
     "vae.likelihood": (lambda v: v in ("bernoulli", "gaussian"), "bernoulli or gaussian"),
     "vae.beta": (lambda v: v >= 0, "a number >= 0"),
     "vae.warmup": (lambda v: 0 <= v <= 1, "a number in [0, 1] (0: no warm-up)"),

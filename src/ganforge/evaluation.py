@@ -108,13 +108,14 @@ def evaluate(run_dir: str | Path | None = None, images: str | Path | torch.Tenso
 
         g = load(run_dir, device=device, checkpoint=checkpoint)
         cfg = g.recipe.cfg
-        if g.recipe.translates:  # pix2pix / CycleGAN: is the translation right, on held-out images
+        if g.recipe.translates:  # pix2pix / CycleGAN / SR: is the output right, on held-out images
             from .metrics.translation import translation_metrics
 
             if metrics or features or images is not None:
-                raise GanforgeError(f"{run_dir} is a {cfg.recipe} run: it is measured by its translation metrics "
-                                    "(psnr, ssim, l1; cycle_l1, fd_ab, fd_ba, labels_kept_*); --metrics and "
-                                    "--features do not apply")
+                own = ("psnr, ssim, hf_ratio, hf_corr on Y, beside bicubic" if g.recipe.upscales else
+                       "psnr, ssim, l1; cycle_l1, fd_ab, fd_ba, labels_kept_*")
+                raise GanforgeError(f"{run_dir} is a {cfg.recipe} run: it is measured by its own metrics ({own}); "
+                                    "--metrics and --features do not apply")
 
             request = DataRequest(cfg.resolution, cfg.channels, cfg.data_root)
             train, test = load_training_set(data or cfg.data, request, cfg.data_fraction, cfg.seed)

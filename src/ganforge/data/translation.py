@@ -17,6 +17,7 @@ Each half or image is centre-cropped to a square and resized to the resolution (
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -218,7 +219,9 @@ HELD_OUT_SCALES = (192, 256)
 TRAIN_PATCHES_PER_SCALE = 64
 
 
+@functools.lru_cache(maxsize=64)
 def _photo(name: str, short_side: int) -> torch.Tensor:
+    """A bundled photo resized to ``short_side`` (cached: callers copy what they keep, never write to it)."""
     import skimage
 
     with Image.open(os.path.join(os.path.dirname(skimage.__file__), "data", name)) as img:

@@ -137,6 +137,10 @@ def translation_metrics(recipe, G, train: Dataset, held_out: Dataset | None, see
     from .. import __version__
     from ..translation import translate_batch
 
+    if recipe.upscales:
+        from .superres import run_metrics
+
+        return run_metrics(recipe, G, train.name)
     measured = held_out if held_out is not None else train
 
     def translate(x: Tensor, direction: str) -> Tensor:

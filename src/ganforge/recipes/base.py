@@ -81,6 +81,7 @@ class Phase:
     grads: tuple[str, ...] = ()  # networks that need gradients here; default: just `updates`
     every: int = 1
     repeats: int = 1
+    active: Callable[[int], bool] | None = None  # step -> whether the phase runs (training stages); None: always
 
     def needs_grad(self) -> tuple[str, ...]:
         return self.grads or (self.updates,)
@@ -97,6 +98,7 @@ class Recipe:
     conditional: bool = False  # True when generate() honours labels
     has_styles: ClassVar[bool] = False  # an intermediate latent w and per-layer styles (StyleGAN2)
     translates: ClassVar[bool] = False  # maps images of one domain to another (recipes/translation.py)
+    upscales: ClassVar[bool] = False  # maps low-resolution images to high-resolution ones (recipes/superres.py)
 
     def __post_init__(self) -> None:
         """Subclasses build their networks here."""

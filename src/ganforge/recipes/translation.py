@@ -188,6 +188,10 @@ class TranslationRecipe(Recipe):
         """Columns of a training picture, model space: input | output | target (or reconstruction)."""
         raise NotImplementedError
 
+    def grid_source(self, x: Tensor) -> Tensor:
+        """What :meth:`translate` is given for training images ``x`` in pictures and health checks."""
+        return x
+
     def latent(self, n: int, gen: torch.Generator | None, device: torch.device,
                truncation: float | None = None) -> Tensor:
         raise GanforgeError(f"this {self.cfg.recipe} run translates images; it does not sample from noise: use "

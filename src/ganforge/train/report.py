@@ -18,7 +18,9 @@ TRANSLATION_ROWS = [("psnr", "PSNR (dB, higher is better)"), ("ssim", "SSIM (hig
                     ("l1", "L1 (lower is better)"), ("labels_kept_ab", "digit kept A->B (typeset judge)"),
                     ("labels_kept_ba", "digit kept B->A (handwritten judge)"),
                     ("cycle_l1", "cycle L1 (lower is better)"),
-                    ("fd_ab", "fd of A->B against B (lower is better)"), ("fd_ba", "fd of B->A against A")]
+                    ("fd_ab", "fd of A->B against B (lower is better)"), ("fd_ba", "fd of B->A against A"),
+                    ("hf_ratio", "high-frequency energy / the truth's (1: as much detail)"),
+                    ("hf_corr", "high-frequency correlation with the truth (1: the true detail)")]
 BASELINE_OF = {"labels_kept_ab": "identity_kept_ab", "labels_kept_ba": "identity_kept_ba"}
 
 
@@ -31,8 +33,11 @@ def translation_lines(final: dict) -> list[str]:
             base = final.get(f"baseline_{k}", final.get(BASELINE_OF.get(k, ""), None))
             rows.append(f"| {label} | {final[k]:.4g} | {'-' if base is None else f'{base:.4g}'} |")
     base = p.get("baseline", "no translation (the input itself)")
-    return ["## Translation quality at the end of training", "", f"| measure | model | baseline: {base} |",
-            "| --- | --- | --- |", *rows, "", f"Protocol: {p.get('images')} of {p['data']}, seed {p['seed']}, "
+    how = (f"x{p['scale']} on the {p['channel']} channel, {p['border']} px border crop, LR by {p['degradation']}"
+           if "scale" in p else f"seed {p.get('seed')}")
+    title = "Upscaling quality" if "scale" in p else "Translation quality"
+    return [f"## {title} at the end of training", "", f"| measure | model | baseline: {base} |",
+            "| --- | --- | --- |", *rows, "", f"Protocol: {p.get('images')} of {p['data']}, {how}, "
             f"ganforge {p['ganforge_version']}.", ""]
 
 
@@ -66,7 +71,8 @@ def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], da
         f"- {health}",
         "",
         *final_metrics_lines(final),
-        ("## Translations of fixed training inputs (input | output | target or reconstruction)"
+        ("## Upscaled training patches (bicubic | model | original)" if "hf_ratio" in (final or {}) else
+         "## Translations of fixed training inputs (input | output | target or reconstruction)"
          if "psnr" in (final or {}) or "cycle_l1" in (final or {}) else
          "## Samples (EMA generator, fixed latents)" if cfg.ema.enabled else "## Samples (fixed latents)"),
         "",

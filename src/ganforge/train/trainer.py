@@ -125,7 +125,8 @@ class Trainer:
         real = self.data.x[fixed] if self.x_b is None else self.data.x_b[fixed % len(self.data.x_b)]
         self.health = HealthMonitor(cfg.health, float(mean_pairwise_distance(real)))  # outputs vs their domain
         if self.recipe.translates:  # fixed inputs (and partners) for the pictures and the health check
-            self.grid_inputs = (self.x[fixed.to(self.device)], self.x_b[(fixed % len(self.x_b)).to(self.device)])
+            b = self.x if self.x_b is None else self.x_b  # super-resolution: one domain, the HR images
+            self.grid_inputs = (self.x[fixed.to(self.device)], b[(fixed % len(b)).to(self.device)])
         self.health_checks = 0
         self.best_value: float | None = None
         self.last_eval: tuple[int, dict] | None = None  # (step, result) of the latest evaluate()
@@ -257,7 +258,7 @@ class Trainer:
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
                     else contextlib.nullcontext())
         for phase in self.phases:
-            if step % phase.every:
+            if step % phase.every or (phase.active is not None and not phase.active(step)):
                 continue
             wanted = phase.needs_grad()
             for name, net in self.recipe.nets.items():
@@ -286,7 +287,7 @@ class Trainer:
         was_training = G.training
         G.eval()
         if self.recipe.translates:  # the translations of fixed training inputs
-            x = self.recipe.translate(G, self.grid_inputs[0][:n])
+            x = self.recipe.translate(G, self.recipe.grid_source(self.grid_inputs[0][:n]))
         else:
             gen = torch.Generator(self.device)
             gen.set_state(self.grid_z_gen_state)

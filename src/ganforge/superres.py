@@ -1,0 +1,191 @@
+"""Using a trained super-resolution model: ``ganforge upscale`` and ``ganforge.load(run).upscale``.
+
+* Weights: ``blend`` 0 is the PSNR-oriented generator, 1 the GAN generator (its EMA), values between
+  interpolate the two weight by weight (ESRGAN's network interpolation: fidelity against detail).
+* Any size: the image is cut into ``tile`` x ``tile`` LR tiles, each run with ``TILE_PAD`` pixels of
+  surrounding context that are cropped away again, and written straight into the output array, so
+  memory is bounded by one tile and the output (a 4000 x 3000 photo in ~1 GiB) and no seam shows:
+  away from the image's edge each output pixel sees what it would see untiled, up to the
+  receptive field beyond the pad.
+* Any mode: grey, grey+alpha, RGB, RGBA, palette and 16-bit grey images come back in the same mode
+  (grey is upscaled as RGB and converted back to ITU-R 601 luma; alpha is upscaled bicubically;
+  palette images come back as RGB(A); 16-bit grey stays 16-bit).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .errors import GanforgeError
+
+TILE = 256  # LR pixels per tile side
+TILE_PAD = 24  # LR pixels of context around each tile (SRResNet's receptive field is about 23)
+LUMA = (0.299, 0.587, 0.114)
+
+
+def blended(G_psnr: nn.Module, G_gan: nn.Module, blend: float) -> nn.Module:
+    """The network with weights (1 - blend) * psnr + blend * gan (buffers from the GAN model)."""
+    if not 0 <= blend <= 1:
+        raise GanforgeError(f"--blend {blend} is not allowed; expected a number in [0, 1] (0: the PSNR-oriented "
+                            "model, 1: the GAN model)")
+    if blend == 1:
+        return G_gan
+    if blend == 0:
+        return G_psnr
+    import copy
+
+    net = copy.deepcopy(G_gan)
+    psnr = dict(G_psnr.named_parameters())
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.lerp_(psnr[name], 1 - blend)  # p + (1 - blend) * (psnr - p)
+    return net
+
+
+def tile_grid(h: int, w: int, tile: int) -> list[tuple[int, int]]:
+    return [(t, le) for t in range(0, h, tile) for le in range(0, w, tile)]
+
+
+@torch.no_grad()
+def upscale_tiled(G: nn.Module, scale: int, img: torch.Tensor, out: np.ndarray | torch.Tensor, tile: int = TILE,
+                  pad: int = TILE_PAD, on_tile: Callable[[], None] | None = None) -> None:
+    """RGB [3, H, W] in [0, 1] -> ``out`` [H*scale, W*scale, 3], filled tile by tile (a float tensor, or
+    a uint8 / uint16 array, quantised per tile)."""
+    if tile < 1:
+        raise GanforgeError(f"--tile {tile} is not allowed; expected an integer >= 1 (LR pixels)")
+    device = next(G.parameters()).device
+    _, h, w = img.shape
+    s = scale
+    top = 65535.0 if isinstance(out, np.ndarray) and out.dtype == np.uint16 else 255.0
+    for t, le in tile_grid(h, w, tile):
+        t0, l0 = max(0, t - pad), max(0, le - pad)
+        t1, l1 = min(h, t + tile + pad), min(w, le + tile + pad)
+        x = img[:, t0:t1, l0:l1][None].to(device) * 2 - 1
+        y = ((G(x).float().clamp(-1, 1) + 1) / 2)[0].cpu()  # [3, (t1-t0)s, (l1-l0)s]
+        th, tw = min(tile, h - t), min(tile, w - le)
+        crop = y[:, (t - t0) * s : (t - t0 + th) * s, (le - l0) * s : (le - l0 + tw) * s].permute(1, 2, 0)
+        where = (slice(t * s, (t + th) * s), slice(le * s, (le + tw) * s))
+        if isinstance(out, np.ndarray):
+            out[where] = (crop.numpy() * top + 0.5).astype(out.dtype)
+        else:
+            out[where] = crop
+        if on_tile:
+            on_tile()
+
+
+# ------------------------------------------------------------------ images in any mode
+
+
+def split_modes(img) -> tuple[torch.Tensor, torch.Tensor | None, str, int]:
+    """A PIL image -> (RGB [3, H, W], alpha [1, H, W] or None, output mode, bits per sample)."""
+    mode = img.mode
+    if mode in ("P", "PA"):
+        img = img.convert("RGBA" if mode == "PA" or "transparency" in img.info else "RGB")
+    elif mode == "1":
+        img = img.convert("L")
+    elif mode == "CMYK" or mode not in ("L", "LA", "RGB", "RGBA", "I", "F") and not mode.startswith("I;16"):
+        img = img.convert("RGB")
+    mode = img.mode
+    a = np.asarray(img)
+    if mode.startswith("I") or mode == "F":
+        values, bits, out_mode = np.clip(a.astype(np.float32) / (65535.0 if mode != "F" else 1.0), 0, 1), 16, "I;16"
+    else:
+        values, bits, out_mode = a.astype(np.float32) / 255.0, 8, mode
+    values = values.reshape(values.shape[0], values.shape[1], -1)
+    alpha = None
+    if values.shape[2] in (2, 4):
+        values, alpha = values[:, :, :-1], torch.from_numpy(np.ascontiguousarray(values[:, :, -1:])).permute(2, 0, 1)
+    rgb = torch.from_numpy(np.ascontiguousarray(values)).permute(2, 0, 1)
+    if rgb.shape[0] == 1:
+        rgb = rgb.expand(3, -1, -1)
+    return rgb.contiguous(), alpha, out_mode, bits
+
+
+def upscale_pil(G: nn.Module, scale: int, img, tile: int = TILE, on_tile=None):
+    """A PIL image of any mode -> the upscaled PIL image in the same mode (palette -> RGB(A))."""
+    from PIL import Image
+
+    rgb, alpha, mode, bits = split_modes(img)
+    h, w = rgb.shape[1:]
+    out = np.empty((h * scale, w * scale, 3), dtype=np.uint16 if bits == 16 else np.uint8)
+    upscale_tiled(G, scale, rgb, out, tile, on_tile=on_tile)
+    if mode in ("L", "LA", "I;16"):
+        grey = out @ np.array(LUMA, dtype=np.float32)
+        out = (grey + 0.5).astype(out.dtype)
+        result = Image.fromarray(np.ascontiguousarray(out))  # uint16 -> I;16, uint8 -> L
+    else:
+        result = Image.fromarray(out)  # uint8 [H, W, 3] -> RGB (a 16-bit grey image has become grey above)
+    if alpha is not None:
+        a = Image.fromarray((alpha[0].numpy() * 255 + 0.5).astype(np.uint8)).resize(result.size, Image.BICUBIC)
+        result = Image.merge("LA" if result.mode == "L" else "RGBA", (*result.split(), a))
+    return result
+
+
+def tiles_of(size: tuple[int, int], tile: int = TILE) -> int:
+    w, h = size
+    return len(tile_grid(h, w, tile))
+
+
+def upscale_files(upscaler, source: Path, target: Path, blend: float = 1.0, tile: int = TILE,
+                  progress: bool = True) -> tuple[Path, int, list[str]]:
+    """``ganforge upscale``: an image or a folder in; a PNG or a folder of PNGs (mirroring the input's
+    names) out. Returns (what was written, images written, skipped names)."""
+    from PIL import Image
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .console import err
+    from .data.folder import find_images, max_pixels
+    from .io import atomic_path
+
+    source, target = Path(source).expanduser(), Path(target).expanduser()
+    if not source.exists():
+        raise GanforgeError(f"--input {str(source)!r} does not exist")
+    if target.exists() and target.resolve() == source.resolve():
+        raise GanforgeError(f"--out {str(target)!r} would overwrite the input; choose another path")
+    if source.is_dir():
+        names = [str(p.relative_to(source)) for p in find_images(source)]
+        if not names:
+            raise GanforgeError(f"--input {str(source)!r} holds no image (png, jpg, jpeg, webp, bmp, gif, tif)")
+        if target.suffix:
+            raise GanforgeError(f"--out {str(target)!r}: a folder of inputs needs an output folder")
+    else:
+        names = [source.name]
+        if target.suffix.lower() not in (".png", ""):
+            raise GanforgeError(f"--out {str(target)!r}: expected FILE.png or a directory")
+    G = upscaler.network(blend)
+    skipped, written = [], 0
+    columns = (TextColumn("[bold]upscale"), BarColumn(), MofNCompleteColumn(), TextColumn("tiles"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err, disable=not progress, transient=True) as bar:
+        task = bar.add_task("upscale", total=None)
+        for name in names:
+            path = source / name if source.is_dir() else source
+            try:
+                with Image.open(path) as img:
+                    if img.size[0] * img.size[1] > max_pixels():
+                        raise ValueError("over the pixel limit (GANFORGE_MAX_IMAGE_PIXELS)")
+                    if getattr(img, "n_frames", 1) > 1:
+                        img.seek(0)
+                    img.load()
+                    bar.update(task, total=(bar.tasks[0].total or 0) + tiles_of(img.size, tile))
+                    result = upscale_pil(G, upscaler.scale, img, tile, on_tile=lambda: bar.advance(task))
+            except GanforgeError:
+                raise
+            except Exception:
+                skipped.append(name)
+                continue
+            out = target / Path(name).with_suffix(".png") if source.is_dir() or not target.suffix else target
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if out.resolve() == path.resolve():
+                raise GanforgeError(f"{out} would overwrite its input; choose another --out")
+            with atomic_path(out) as tmp:
+                result.save(tmp, format="png", compress_level=1)
+            written += 1
+    if not written:
+        raise GanforgeError(f"no readable image in --input {str(source)!r} ({len(skipped)} unreadable: "
+                            f"{', '.join(skipped[:5])})")
+    return target, written, skipped
