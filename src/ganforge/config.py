@@ -132,6 +132,7 @@ class SRConfig:
     adv_weight: float = 0.005  # GAN stage: weight of the adversarial term (SRGAN 1e-3, ESRGAN 5e-3)
     blocks: int = 8  # residual blocks (srgan) or RRDBs (esrgan)
     growth: int = 16  # esrgan: channels added by each conv of a dense block
+    d_width: int = 16  # discriminator channels at full resolution (doubling per stage); net.width sizes G
     norm: bool = False  # srgan: batch norm in the residual blocks (the paper's; off in EDSR / ESRGAN)
     residual: bool = True  # G adds its output to the bicubic upsampling (learns the missing detail)
     blur: float = 0.0  # degradation: Gaussian blur of sigma up to this (HR px) before downsampling; 0: none
@@ -309,6 +310,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "sr.adv_weight": (lambda v: v >= 0, "a number >= 0"),
     "sr.blocks": (lambda v: v >= 1, "an integer >= 1"),
     "sr.growth": (lambda v: v >= 1, "an integer >= 1"),
+    "sr.d_width": (lambda v: v >= 1, "an integer >= 1"),
     "sr.blur": (lambda v: v >= 0, "a number >= 0 (0: no blur)"),
     "sr.noise": (lambda v: 0 <= v <= 1, "a number in [0, 1] (0: no noise)"),
     "vae.likelihood": (lambda v: v in ("bernoulli", "gaussian"), "bernoulli or gaussian"),

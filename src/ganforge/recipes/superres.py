@@ -94,7 +94,7 @@ class SRRecipe(TranslationRecipe):
         self.loss = get_loss(cfg.loss)
         G = self.build_generator()
         self.nets = {"G": G, "G_psnr": copy.deepcopy(G).requires_grad_(False),
-                     "D": VGGDiscriminator(side, 3, cfg.net.width, cfg.net.max_channels)}
+                     "D": VGGDiscriminator(side, 3, s.d_width, cfg.net.max_channels)}
         self.content: nn.Module | None = None
         kind = s.perceptual.partition(":")[0]
         if kind == "vgg19":
