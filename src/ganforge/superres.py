@@ -54,7 +54,7 @@ def tile_grid(h: int, w: int, tile: int) -> list[tuple[int, int]]:
 def upscale_tiled(G: nn.Module, scale: int, img: torch.Tensor, out: np.ndarray | torch.Tensor, tile: int = TILE,
                   pad: int = TILE_PAD, on_tile: Callable[[], None] | None = None) -> None:
     """RGB [3, H, W] in [0, 1] -> ``out`` [H*scale, W*scale, 3], filled tile by tile (a float tensor, or
-    a uint8 / uint16 array, quantised per tile)."""
+    a uint8 / uint16 array, quantised per tile); an ``out`` array of [H*scale, W*scale] receives luma."""
     if tile < 1:
         raise GanforgeError(f"--tile {tile} is not allowed; expected an integer >= 1 (LR pixels)")
     device = next(G.parameters()).device
@@ -70,7 +70,8 @@ def upscale_tiled(G: nn.Module, scale: int, img: torch.Tensor, out: np.ndarray |
         crop = y[:, (t - t0) * s : (t - t0 + th) * s, (le - l0) * s : (le - l0 + tw) * s].permute(1, 2, 0)
         where = (slice(t * s, (t + th) * s), slice(le * s, (le + tw) * s))
         if isinstance(out, np.ndarray):
-            out[where] = (crop.numpy() * top + 0.5).astype(out.dtype)
+            values = crop.numpy() @ np.array(LUMA, dtype=np.float32) if out.ndim == 2 else crop.numpy()
+            out[where] = (values * top + 0.5).astype(out.dtype)
         else:
             out[where] = crop
         if on_tile:
@@ -111,14 +112,15 @@ def upscale_pil(G: nn.Module, scale: int, img, tile: int = TILE, on_tile=None):
 
     rgb, alpha, mode, bits = split_modes(img)
     h, w = rgb.shape[1:]
-    out = np.empty((h * scale, w * scale, 3), dtype=np.uint16 if bits == 16 else np.uint8)
+    grey = mode in ("L", "LA", "I;16")
+    out = np.empty((h * scale, w * scale) + (() if grey else (3,)), dtype=np.uint16 if bits == 16 else np.uint8)
     upscale_tiled(G, scale, rgb, out, tile, on_tile=on_tile)
-    if mode in ("L", "LA", "I;16"):
-        grey = out @ np.array(LUMA, dtype=np.float32)
-        out = (grey + 0.5).astype(out.dtype)
-        result = Image.fromarray(np.ascontiguousarray(out))  # uint16 -> I;16, uint8 -> L
-    else:
-        result = Image.fromarray(out)  # uint8 [H, W, 3] -> RGB (a 16-bit grey image has become grey above)
+    del rgb
+    if bits == 16:
+        result = Image.fromarray(out)  # uint16 [H, W] -> I;16
+    else:  # no copy of the (possibly huge) array: PIL reads it in place
+        result = Image.frombuffer("L" if grey else "RGB", (w * scale, h * scale), out, "raw", "L" if grey else "RGB",
+                                  0, 1)
     if alpha is not None:
         a = Image.fromarray((alpha[0].numpy() * 255 + 0.5).astype(np.uint8)).resize(result.size, Image.BICUBIC)
         result = Image.merge("LA" if result.mode == "L" else "RGBA", (*result.split(), a))
