@@ -85,6 +85,15 @@ def test_two_stages_resume_exactly_and_keep_both_generators(tmp_path):
     assert any("Loss/D" in r and "Loss/G/perceptual" in r for r in rows)
 
 
+def test_vgg_content_loss_needs_a_real_weights_file_only_to_train(tmp_path):
+    bad = tmp_path / "vgg.pth"
+    bad.write_bytes(b"garbage")
+    cfg = dict(TINY_SR, out=str(tmp_path / "run"))
+    for path, message in ((tmp_path / "missing.pth", "no such file"), (bad, "not a torchvision VGG19 state dict")):
+        with pytest.raises(ConfigError, match=message):
+            ganforge.train(dict(cfg, **{"sr.perceptual": f"vgg19:{path}"}), progress=False)
+
+
 def test_blend_interpolates_weights(sr_run):
     g = ganforge.load(sr_run)
     p0, p1 = g.network(0.0).head.weight, g.network(1.0).head.weight

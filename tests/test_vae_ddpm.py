@@ -123,7 +123,8 @@ def test_ddpm_samplers_are_reproducible_and_labelled(runs):
     ddpm = ganforge.load(runs["ddpm"]).with_sampler("ddpm", 7)
     assert ddpm.recipe.sampler_name == "ddpm-7"
     c = ddpm.sample(4, seed=3)
-    assert torch.equal(c, ddpm.sample(4, seed=3)), "the ancestral noise is seeded by the starting noise"
+    assert torch.equal(c, ddpm.sample(4, seed=3))
+    assert torch.allclose(c, ddpm.sample(4, seed=3, batch_size=3), atol=1e-4), "image i's noise comes from z_i"
     assert not torch.equal(c, ddpm.sample(4, seed=5))
     with pytest.raises(GanforgeError, match="expected 1 to 1000"):
         g.with_sampler("ddim", 1001)
@@ -176,7 +177,7 @@ def test_compare_spread_over_seeds_and_refusals(runs, tmp_path, capsys):
     assert spread["fd"]["std"] == pytest.approx(abs(fds[0] - fds[1]) / math.sqrt(2))
 
     wider = ganforge.train(dict(TINY_VAE, resolution=16, steps=1, out=str(tmp_path / "vae16")), progress=False)
-    with pytest.raises(GanforgeError, match=r"at \[1, 8, 8\] but .* at \[1, 16, 16\].*--data"):
+    with pytest.raises(GanforgeError, match=r"of \[1, 8, 8\] but .* of \[1, 16, 16\]"):
         compare([runs["vae"], wider], n=20, progress=False)
     with pytest.raises(GanforgeError, match="SAMPLER-STEPS"):
         parse_samplers("ddim50")

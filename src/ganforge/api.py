@@ -13,6 +13,7 @@ import torch
 from . import control, drawing
 from .config import TrainConfig, resolve
 from .data import DATASETS, DataSpec
+from .errors import GanforgeError
 from .recipes import RECIPES, Recipe, build_recipe
 from .train import checkpoint as ck
 from .train.rundir import read_run
@@ -169,13 +170,16 @@ class Upscaler:
         """An image ``scale`` x larger: a PIL image (any mode; the same mode back), or a tensor [C, H, W] /
         [N, C, H, W] in [0, 1] (1-4 channels; RGB [3, sH, sW] back, alpha composited on black)."""
         import numpy as np
+        from PIL import Image
 
         from .superres import upscale_pil, upscale_tiled
         from .translation import as_tensor, prepare
 
         G = self.network(blend)
-        if not torch.is_tensor(x) and not isinstance(x, np.ndarray):
+        if isinstance(x, Image.Image):
             return upscale_pil(G, self.scale, x, tile)
+        if not torch.is_tensor(x) and not isinstance(x, np.ndarray):
+            raise GanforgeError(f"cannot upscale a {type(x).__name__}; expected a PIL image, a tensor or an array")
         batch = as_tensor(x)
         outs = []
         for img in batch:

@@ -83,15 +83,18 @@ def _entries(runs: list[Path], samplers: list[tuple[str, int]], device: str) -> 
 
 
 def _check_common_data(entries: list[Entry], data: str | None) -> None:
-    """Runs trained on different data or shapes share no reference unless ``data`` names one."""
+    """One reference for all: runs of different sizes are refused; of different data, unless ``data`` names one."""
     first = entries[0].generator
     for e in entries[1:]:
         g = e.generator
         a = (first.recipe.cfg.data, list(first.spec.shape))
         b = (g.recipe.cfg.data, list(g.spec.shape))
-        if a != b and data is None:
-            raise GanforgeError(f"{entries[0].run} was trained on {a[0]} at {a[1]} but {e.run} on {b[0]} at {b[1]}; "
-                                "compare measures runs against one reference: give --data NAME to choose it")
+        if a[1] != b[1]:
+            raise GanforgeError(f"{entries[0].run} makes images of {a[1]} but {e.run} of {b[1]}; compare measures "
+                                "runs of one size against one reference")
+        if a[0] != b[0] and data is None:
+            raise GanforgeError(f"{entries[0].run} was trained on {a[0]} but {e.run} on {b[0]}; compare measures "
+                                "runs against one reference: give --data NAME to choose it")
 
 
 def _seconds(fn, repeats: int = 1) -> float:
@@ -201,6 +204,10 @@ def compare(runs: list[str | Path], data: str | None = None, n: int = 1000, seed
         raise GanforgeError("compare needs at least one run directory")
     if n < 10:
         raise GanforgeError(f"--n {n} is not allowed; expected an integer >= 10")
+    if not (device == "cpu" or device == "cuda" or device.startswith("cuda:")):
+        raise GanforgeError(f"--device {device!r} is not allowed; expected cpu, cuda or cuda:N")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise GanforgeError(f"--device {device} but CUDA is not available on this machine; use --device cpu")
     entries = _entries([Path(r).expanduser() for r in runs], parse_samplers(samplers), device)
     _check_common_data(entries, data)
     references: dict[tuple, Any] = {}

@@ -117,6 +117,10 @@ def evaluate(run_dir: str | Path | None = None, images: str | Path | torch.Tenso
                 raise GanforgeError(f"{run_dir} is a {cfg.recipe} run: it is measured by its own metrics ({own}); "
                                     "--metrics and --features do not apply")
 
+            if g.recipe.upscales:
+                from .metrics.superres import run_metrics
+
+                return run_metrics(g.recipe, g.net, data or cfg.data)
             request = DataRequest(cfg.resolution, cfg.channels, cfg.data_root)
             train, test = load_training_set(data or cfg.data, request, cfg.data_fraction, cfg.seed)
             return translation_metrics(g.recipe, g.net, train, test, seed)

@@ -2,11 +2,11 @@
 
 * Weights: ``blend`` 0 is the PSNR-oriented generator, 1 the GAN generator (its EMA), values between
   interpolate the two weight by weight (ESRGAN's network interpolation: fidelity against detail).
-* Any size: the image is cut into ``tile`` x ``tile`` LR tiles, each run with ``TILE_PAD`` pixels of
-  surrounding context that are cropped away again, and written straight into the output array, so
-  memory is bounded by one tile and the output (a 4000 x 3000 photo in ~1 GiB) and no seam shows:
-  away from the image's edge each output pixel sees what it would see untiled, up to the
-  receptive field beyond the pad.
+* Any size: the image is cut into ``tile`` x ``tile`` LR tiles, each run with the generator's receptive
+  radius of surrounding context (at most ``MAX_PAD`` pixels) that is cropped away again, and written
+  straight into the output array, so memory is bounded by one tile and the output, and no seam
+  shows: each output pixel sees what it would see untiled (for generators deeper than the pad,
+  all but their faintest far context).
 * Any mode: grey, grey+alpha, RGB, RGBA, palette and 16-bit grey images come back in the same mode
   (grey is upscaled as RGB and converted back to ITU-R 601 luma; alpha is upscaled bicubically;
   palette images come back as RGB(A); 16-bit grey stays 16-bit).
@@ -23,7 +23,7 @@ import torch.nn as nn
 from .errors import GanforgeError
 
 TILE = 256  # LR pixels per tile side
-TILE_PAD = 24  # LR pixels of context around each tile (SRResNet's receptive field is about 23)
+MAX_PAD = 96  # LR pixels of context around each tile, at most (deeper generators see further than this)
 LUMA = (0.299, 0.587, 0.114)
 
 
@@ -52,12 +52,13 @@ def tile_grid(h: int, w: int, tile: int) -> list[tuple[int, int]]:
 
 @torch.no_grad()
 def upscale_tiled(G: nn.Module, scale: int, img: torch.Tensor, out: np.ndarray | torch.Tensor, tile: int = TILE,
-                  pad: int = TILE_PAD, on_tile: Callable[[], None] | None = None) -> None:
+                  pad: int | None = None, on_tile: Callable[[], None] | None = None) -> None:
     """RGB [3, H, W] in [0, 1] -> ``out`` [H*scale, W*scale, 3], filled tile by tile (a float tensor, or
     a uint8 / uint16 array, quantised per tile); an ``out`` array of [H*scale, W*scale] receives luma."""
     if tile < 1:
         raise GanforgeError(f"--tile {tile} is not allowed; expected an integer >= 1 (LR pixels)")
     device = next(G.parameters()).device
+    pad = min(getattr(G, "receptive_radius", MAX_PAD), MAX_PAD) if pad is None else pad
     _, h, w = img.shape
     s = scale
     top = 65535.0 if isinstance(out, np.ndarray) and out.dtype == np.uint16 else 255.0
@@ -158,6 +159,14 @@ def upscale_files(upscaler, source: Path, target: Path, blend: float = 1.0, tile
         names = [source.name]
         if target.suffix.lower() not in (".png", ""):
             raise GanforgeError(f"--out {str(target)!r}: expected FILE.png or a directory")
+    outputs = {n: target / Path(n).with_suffix(".png") if source.is_dir() or not target.suffix else target
+               for n in names}
+    seen: dict[Path, str] = {}
+    for name, out in outputs.items():
+        if out in seen:
+            raise GanforgeError(f"--input files {seen[out]!r} and {name!r} would both be written to {out.name}; "
+                                "rename one")
+        seen[out] = name
     G = upscaler.network(blend)
     skipped, written = [], 0
     columns = (TextColumn("[bold]upscale"), BarColumn(), MofNCompleteColumn(), TextColumn("tiles"),
@@ -167,25 +176,27 @@ def upscale_files(upscaler, source: Path, target: Path, blend: float = 1.0, tile
         for name in names:
             path = source / name if source.is_dir() else source
             try:
-                with Image.open(path) as img:
-                    if img.size[0] * img.size[1] > max_pixels():
-                        raise ValueError("over the pixel limit (GANFORGE_MAX_IMAGE_PIXELS)")
-                    if getattr(img, "n_frames", 1) > 1:
-                        img.seek(0)
-                    img.load()
-                    bar.update(task, total=(bar.tasks[0].total or 0) + tiles_of(img.size, tile))
-                    result = upscale_pil(G, upscaler.scale, img, tile, on_tile=lambda: bar.advance(task))
-            except GanforgeError:
-                raise
-            except Exception:
+                img = Image.open(path)
+                if img.size[0] * img.size[1] > max_pixels():
+                    raise ValueError("over the pixel limit (GANFORGE_MAX_IMAGE_PIXELS)")
+                if getattr(img, "n_frames", 1) > 1:
+                    img.seek(0)
+                img.load()
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):  # what PIL raises on bad files
                 skipped.append(name)
                 continue
-            out = target / Path(name).with_suffix(".png") if source.is_dir() or not target.suffix else target
-            out.parent.mkdir(parents=True, exist_ok=True)
+            with img:
+                bar.update(task, total=(bar.tasks[0].total or 0) + tiles_of(img.size, tile))
+                result = upscale_pil(G, upscaler.scale, img, tile, on_tile=lambda: bar.advance(task))
+            out = outputs[name]
             if out.resolve() == path.resolve():
                 raise GanforgeError(f"{out} would overwrite its input; choose another --out")
-            with atomic_path(out) as tmp:
-                result.save(tmp, format="png", compress_level=1)
+            try:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(out) as tmp:
+                    result.save(tmp, format="png", compress_level=1)
+            except OSError as e:
+                raise GanforgeError(f"cannot write {out}: {e.strerror or e}") from None
             written += 1
     if not written:
         raise GanforgeError(f"no readable image in --input {str(source)!r} ({len(skipped)} unreadable: "

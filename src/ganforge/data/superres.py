@@ -15,6 +15,8 @@ run, not of the data, and a patch is seen with fresh noise every time.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -131,17 +133,19 @@ def gaussian_kernels(sigmas: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def degrade(hr: torch.Tensor, scale: int, blur: torch.Tensor | None = None, noise: torch.Tensor | None = None,
-            quantize: bool = True) -> torch.Tensor:
+            quantize: bool = True, max_blur: float | None = None) -> torch.Tensor:
     """HR images [N, C, H, W] in [0, 1] -> LR [N, C, H/scale, W/scale] in [0, 1].
 
-    ``blur``: [N] Gaussian sigmas in HR pixels applied before downsampling (0: none); downsampling is
+    ``blur``: [N] Gaussian sigmas in HR pixels applied before downsampling (0: none), with a kernel sized
+    for ``max_blur`` (default: the largest sigma given); downsampling is
     PyTorch's antialiased bicubic; ``noise``: [N, C, h, w] additive noise (already scaled) after it;
     then the values are clamped and, with ``quantize``, rounded to 8 bits as a saved image would be.
     """
     x = hr.float()
     if blur is not None and bool((blur > 0).any()):
         n, c = x.shape[:2]
-        size = 2 * int(torch.ceil(3 * blur.max()).item()) + 1
+        bound = float(blur.max()) if max_blur is None else max_blur
+        size = 2 * int(math.ceil(3 * bound)) + 1
         k = gaussian_kernels(blur, size).repeat_interleave(c, 0)[:, None]  # [N*C, 1, s, s]
         x = F.conv2d(F.pad(x.reshape(1, n * c, *x.shape[2:]), [size // 2] * 4, mode="reflect"), k,
                      groups=n * c).view_as(x)

@@ -81,12 +81,17 @@ def run_metrics(recipe, G, data_name: str, tile: int = 256) -> dict[str, Any]:
         upscale_tiled(G, recipe.scale, lr, out, tile)
         return out.permute(2, 0, 1)
 
-    source = data_name.partition(":")[2] or "photos"
-    images = held_out_images(source)
-    if not images:
-        from ..errors import GanforgeError
+    from ..errors import GanforgeError
 
-        raise GanforgeError(f"{data_name} has no held-out image to measure (a folder needs two or more images)")
+    kind, _, source = data_name.partition(":")
+    if kind != "sr":
+        raise GanforgeError(f"--data {data_name!r}: a super-resolution run is measured on sr: data (sr:photos, "
+                            "sr:folder:PATH)")
+    need = 3 * recipe.scale + 11  # SSIM's 11 px window after the border crops and the crop to a multiple
+    images = [(n, im) for n, im in held_out_images(source or "photos") if min(im.shape[1:]) >= need]
+    if not images:
+        raise GanforgeError(f"{data_name} has no held-out image of at least {need} px to measure "
+                            "(sr:folder holds out every fifth file, one of two or more)")
     result = sr_metrics(upscale, images, recipe.scale)
     result["protocol"].update({"data": data_name, "images": "held out (never trained on)",
                                "ganforge_version": __version__})

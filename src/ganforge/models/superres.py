@@ -73,7 +73,7 @@ class SRResNet(_Upscaler):
     def __init__(self, channels: int = 3, width: int = 64, blocks: int = 16, scale: int = 4, norm: bool = False,
                  residual: bool = True) -> None:
         super().__init__()
-        self.scale, self.residual = scale, residual
+        self.scale, self.residual, self.blocks = scale, residual, blocks
         self.head = nn.Sequential(nn.Conv2d(channels, width, 9, 1, 4), nn.PReLU(width))
         self.body = nn.Sequential(*[_Residual(width, norm) for _ in range(blocks)],
                                   nn.Conv2d(width, width, 3, 1, 1, bias=not norm),
@@ -87,6 +87,11 @@ class SRResNet(_Upscaler):
     def net(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(x)
         return self.tail(self.up(h + self.body(h)))
+
+    @property
+    def receptive_radius(self) -> int:
+        """LR pixels on each side that reach an output pixel: 9x9 head, two 3x3 per block, body conv, up, tail."""
+        return 4 + 2 * self.blocks + 1 + 1 + math.ceil(4 / self.scale)
 
 
 class _DenseBlock(nn.Module):
@@ -117,7 +122,7 @@ class RRDBNet(_Upscaler):
     def __init__(self, channels: int = 3, width: int = 64, growth: int = 32, blocks: int = 23, scale: int = 4,
                  residual: bool = True) -> None:
         super().__init__()
-        self.scale, self.residual = scale, residual
+        self.scale, self.residual, self.blocks = scale, residual, blocks
         self.head = nn.Conv2d(channels, width, 3, 1, 1)
         self.body = nn.Sequential(*[_RRDB(width, growth) for _ in range(blocks)], nn.Conv2d(width, width, 3, 1, 1))
         self.ups = nn.ModuleList(nn.Conv2d(width, width, 3, 1, 1) for _ in range(_stages(scale)))
@@ -128,6 +133,11 @@ class RRDBNet(_Upscaler):
                 nn.init.kaiming_normal_(m.weight, a=0.2)
                 m.weight.data.mul_(0.1)
                 nn.init.zeros_(m.bias)
+
+    @property
+    def receptive_radius(self) -> int:
+        """LR pixels on each side that reach an output pixel: 15 chained 3x3 convs per RRDB, head, body, up, tail."""
+        return 1 + 15 * self.blocks + 1 + 2
 
     def net(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(x)

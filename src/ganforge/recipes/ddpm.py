@@ -9,8 +9,10 @@ generator for the global batch, so resume and DDP follow one process exactly.
 Sampling starts from z ~ N(0, I) of the image's shape and runs the configured sampler:
 DDIM (Song et al. 2021, deterministic at eta 0) or DDPM's ancestral sampler, with
 ``diffusion.sample_steps`` steps evenly spaced over the T noise levels ("trailing" spacing, so
-the first step is at t = T - 1). The ancestral sampler's per-step noise comes from a generator
-seeded by z itself, so one seed gives the same images however often they are drawn.
+the first step is at t = T - 1). The ancestral sampler's per-step noise for image i comes from a
+generator seeded by z_i itself, so a seed gives the same images however they are batched.
+diffusers' UNet2DModel always has self-attention in its middle block; ``diffusion.attention``
+chooses it for the levels.
 ``set_sampler`` changes the sampler of a loaded model (``ganforge sample --sampler --steps``).
 """
 from __future__ import annotations
@@ -27,10 +29,11 @@ SAMPLERS = ("ddim", "ddpm")
 BETA_SCHEDULES = {"cosine": "squaredcos_cap_v2", "linear": "linear"}
 
 
-def seed_of(z: Tensor) -> int:
-    """A reproducible seed from a batch of starting noise (its first values' bits)."""
-    head = z.detach().flatten()[:64].float().cpu()
-    return int((head * 1e6).round().abs().sum().item() + len(z)) % (2**63 - 1)
+def seeds_of(z: Tensor) -> list[int]:
+    """One reproducible seed per image of a batch of starting noise, from its first values' bits."""
+    bits = z.detach().flatten(1)[:, :8].float().cpu().contiguous().view(torch.int32).long() & 0xFFFFFFFF
+    weights = torch.tensor([1 << (8 * i % 56) for i in range(bits.shape[1])], dtype=torch.long)
+    return [int(v) % (2**63 - 1) for v in (bits * weights).sum(1).tolist()]
 
 
 @RECIPES.register("ddpm")
@@ -54,22 +57,33 @@ class DDPM(Recipe):
         self.conditional = bool(self.data.num_classes) and d.conditional
         self.nets = {"G": DenoisingUNet(h, c, widths, attention, d.layers,
                                         self.data.num_classes if self.conditional else 0)}
+        if d.sample_steps > d.timesteps:
+            raise ConfigError(f"diffusion.sample_steps={d.sample_steps} is more than diffusion.timesteps="
+                              f"{d.timesteps}; expected 1 to {d.timesteps}")
         self.sampler, self.sample_steps = d.sampler, d.sample_steps
-        self.set_sampler(d.sampler, d.sample_steps)
         self._abar: Tensor | None = None
 
-    def schedule(self, sampler: str = "ddpm"):
-        """A fresh diffusers scheduler (they keep per-run state) for this run's noise levels."""
+    def schedule(self, sampler: str = "ddpm", steps: int | None = None):
+        """A fresh diffusers scheduler (they keep per-run state) for this run's noise levels.
+
+        The linear schedule's betas (1e-4 to 0.02 for T = 1000) are scaled by 1000 / T, so the last
+        level is pure noise for any T. DDIM steps back by T // steps, which the "trailing" spacing
+        matches only when ``steps`` divides T; otherwise it uses "leading" spacing.
+        """
         from diffusers import DDIMScheduler, DDPMScheduler
 
         d = self.cfg.diffusion
         cls = DDIMScheduler if sampler == "ddim" else DDPMScheduler
+        spacing = "leading" if sampler == "ddim" and steps and d.timesteps % steps else "trailing"
+        k = 1000 / d.timesteps
         return cls(num_train_timesteps=d.timesteps, beta_schedule=BETA_SCHEDULES[d.schedule],
-                   prediction_type="epsilon", clip_sample=True, timestep_spacing="trailing")
+                   beta_start=min(1e-4 * k, 0.5), beta_end=min(0.02 * k, 0.999), prediction_type="epsilon",
+                   clip_sample=True, timestep_spacing=spacing)
 
     def set_sampler(self, sampler: str | None = None, steps: int | None = None) -> None:
         """Choose the sampler (ddim, ddpm) and its number of denoising steps for later draws."""
-        sampler, steps = sampler or self.sampler, steps or self.sample_steps
+        sampler = self.sampler if sampler is None else sampler
+        steps = self.sample_steps if steps is None else steps
         if sampler not in SAMPLERS:
             raise GanforgeError(f"sampler {sampler!r} is not allowed; expected one of {', '.join(SAMPLERS)}")
         T = self.cfg.diffusion.timesteps
@@ -113,9 +127,9 @@ class DDPM(Recipe):
     @torch.no_grad()
     def generate(self, G: nn.Module, z: Tensor, labels: Tensor | None = None,
                  truncation: float | None = None) -> Tensor:
-        sched = self.schedule(self.sampler)
+        sched = self.schedule(self.sampler, self.sample_steps)
         sched.set_timesteps(self.sample_steps, device=z.device)
-        gen = torch.Generator(z.device).manual_seed(seed_of(z))
+        gen = [torch.Generator(z.device).manual_seed(s) for s in seeds_of(z)]  # image i's noise: from z_i alone
         extra = {"eta": self.cfg.diffusion.eta} if self.sampler == "ddim" else {}
         labels = labels if self.conditional else None
         x = z * sched.init_noise_sigma

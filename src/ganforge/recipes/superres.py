@@ -19,8 +19,8 @@ be downloaded here); offline the default ``disc`` uses the discriminator's own s
 Each batch: HR patches are flipped and transposed at random (the 8 symmetries of a square), then
 LR inputs are made by :func:`ganforge.data.superres.degrade` with a random blur (up to ``sr.blur``)
 and noise (up to ``sr.noise``) when configured; all randomness comes from the trainer's generator
-for the global batch. ``ganforge upscale --blend a`` interpolates G_psnr and G's EMA weight by
-weight (ESRGAN's network interpolation).
+for the global batch. ``ganforge upscale --blend a`` interpolates G_psnr (the raw weights at the end
+of stage 1) and the EMA of the GAN stage's G, weight by weight (ESRGAN's network interpolation).
 """
 from __future__ import annotations
 
@@ -54,16 +54,16 @@ class VGGFeatures(nn.Module):
         if not p.is_file():
             raise ConfigError(f"sr.perceptual=vgg19:{path}: no such file; give a local torchvision VGG19 weights file "
                               "(.safetensors, or .pth read with weights_only=True)")
-        if p.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(p))
-        else:
-            state = torch.load(str(p), map_location="cpu", weights_only=True)
         vgg = torchvision.models.vgg19(weights=None)
         try:
+            if p.suffix == ".safetensors":
+                from safetensors.torch import load_file
+
+                state = load_file(str(p))
+            else:
+                state = torch.load(str(p), map_location="cpu", weights_only=True)  # never unpickles objects
             vgg.load_state_dict(state)
-        except (RuntimeError, TypeError, AttributeError) as e:
+        except Exception as e:  # pickles of whole models, damaged files, other networks' weights
             raise ConfigError(f"sr.perceptual=vgg19:{path} is not a torchvision VGG19 state dict "
                               f"({str(e).splitlines()[0][:100]})") from None
         self.net = vgg.features[:35].eval().requires_grad_(False)
@@ -95,13 +95,20 @@ class SRRecipe(TranslationRecipe):
         G = self.build_generator()
         self.nets = {"G": G, "G_psnr": copy.deepcopy(G).requires_grad_(False),
                      "D": VGGDiscriminator(side, 3, s.d_width, cfg.net.max_channels)}
-        self.content: nn.Module | None = None
-        kind = s.perceptual.partition(":")[0]
-        if kind == "vgg19":
-            self.content = VGGFeatures(s.perceptual.partition(":")[2])
+        if s.blur > (side - 1) / 6:
+            raise ConfigError(f"sr.blur={s.blur} is too wide for {side} px patches; expected at most "
+                              f"{(side - 1) / 6:.1f}")
+        self.content: nn.Module | None = None  # VGG19 features: read by build_optimizers (training only)
 
     def build_generator(self) -> nn.Module:
         raise NotImplementedError
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Training only (loading a run for inference never calls this): the VGG19 file is read here."""
+        kind, _, path = self.cfg.sr.perceptual.partition(":")
+        if kind == "vgg19":
+            self.content = VGGFeatures(path)
+        return super().build_optimizers()
 
     @property
     def scale(self) -> int:
@@ -127,13 +134,13 @@ class SRRecipe(TranslationRecipe):
         (``ctx``), plain bicubic otherwise."""
         s, n = self.cfg.sr, len(hr)
         blur = noise = None
-        if ctx is not None and s.blur > 0:
+        if ctx is not None and s.blur > 0:  # the kernel's size from the bound: alike on every rank
             blur = ctx.local(torch.rand(n * ctx.world_size, generator=ctx.gen, device=ctx.gen.device)) * s.blur
         if ctx is not None and s.noise > 0:
             h, w = hr.shape[-2] // s.scale, hr.shape[-1] // s.scale
             std = ctx.local(torch.rand(n * ctx.world_size, generator=ctx.gen, device=ctx.gen.device)) * s.noise
             noise = std.view(-1, 1, 1, 1) * ctx.local(ctx.noise((n * ctx.world_size, hr.shape[1], h, w)))
-        return degrade((hr + 1) / 2, s.scale, blur, noise) * 2 - 1
+        return degrade((hr + 1) / 2, s.scale, blur, noise, max_blur=s.blur) * 2 - 1
 
     def batch(self, ctx: StepContext) -> tuple[Tensor, Tensor, Tensor]:
         hr = self.augment(ctx.real()[0], ctx)
@@ -145,9 +152,9 @@ class SRRecipe(TranslationRecipe):
         return d.abs().mean() if self.cfg.sr.pixel == "l1" else d.square().mean()
 
     def content_loss(self, fake: Tensor, hr: Tensor) -> Tensor:
-        features = self.content if self.content is not None else self.nets["D"].features
         if self.content is not None:
             self.content.to(fake.device)
+        features = self.content if self.content is not None else self.nets["D"].features
         with torch.no_grad():
             target = features(hr)
         return sum(F.l1_loss(a.float(), b.float()) for a, b in zip(features(fake), target)) / len(target)
@@ -159,8 +166,11 @@ class SRRecipe(TranslationRecipe):
         D = self.nets["D"]
         real_logits, fake_logits = D(hr), D(fake.detach())
         loss = self.loss.d(real_logits, fake_logits)
-        b = self.loss.boundary
-        acc = ((real_logits > b).float().mean() + (fake_logits < b).float().mean()).detach() / 2
+        if self.loss.g_uses_real:  # relativistic: D says which of a real and the average fake is more real
+            r, f = real_logits - fake_logits.mean(), fake_logits - real_logits.mean()
+        else:
+            r, f = real_logits - self.loss.boundary, fake_logits - self.loss.boundary
+        acc = ((r > 0).float().mean() + (f < 0).float().mean()).detach() / 2
         return loss, {"Loss/D": loss.detach(), "D/real": real_logits.detach().mean(),
                       "D/fake": fake_logits.detach().mean(), "D/accuracy": acc}
 

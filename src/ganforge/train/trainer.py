@@ -516,7 +516,8 @@ class Trainer:
             return None
         from ..metrics.translation import translation_metrics
 
-        held_out = load_training_set(self.cfg.data, self._data_request(), self.cfg.data_fraction, self.cfg.seed)[1]
+        held_out = None if self.recipe.upscales else load_training_set(  # SR measures held-out images whole
+            self.cfg.data, self._data_request(), self.cfg.data_fraction, self.cfg.seed)[1]
         was_training = G.training
         result = translation_metrics(self.recipe, G.eval(), self.data, held_out, self.cfg.seed)
         G.train(was_training)
@@ -586,7 +587,10 @@ def peak_memory_mb(device: torch.device) -> float:
         import resource
     except ImportError:  # pragma: no cover - Windows
         return 0.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True,
