@@ -221,7 +221,7 @@ def test_pix2pix_run_reports_psnr_ssim_against_the_baseline(pix2pix_run):
     result = ganforge.evaluate(pix2pix_run)
     assert {"psnr", "ssim", "l1", "baseline_psnr", "baseline_ssim"} <= result.keys()
     assert result["protocol"]["images"].startswith("held out")
-    with pytest.raises(ganforge.errors.GanforgeError, match="measured by its translation metrics"):
+    with pytest.raises(ganforge.errors.GanforgeError, match="measured by its own metrics"):
         ganforge.evaluate(pix2pix_run, metrics="fd")
 
 
