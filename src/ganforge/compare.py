@@ -76,8 +76,8 @@ def _entries(runs: list[Path], samplers: list[tuple[str, int]], device: str) -> 
         if g.recipe.sampler_name is None:
             entries.append(Entry(Path(run), g, None))
             continue
-        for name, steps in samplers:
-            h = load(run, device=device).with_sampler(name, steps)
+        for i, (name, steps) in enumerate(samplers):  # one loaded copy per sampler (a sampler is recipe state)
+            h = (g if i == 0 else load(run, device=device)).with_sampler(name, steps)
             entries.append(Entry(Path(run), h, h.recipe.sampler_name))
     return entries
 
