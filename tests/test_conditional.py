@@ -71,7 +71,7 @@ def test_synthesize_writes_a_labelled_folder_with_provenance(capsys, runs, tmp_p
     assert sorted(p.name for p in out.iterdir()) == [str(i) for i in range(10)]
     img = Image.open(out / "7" / "00001.png")
     assert img.text["ganforge:synthetic"] == "true" and img.text["ganforge:label"] == "7"
-    assert img.text["ganforge:seed"] == "5" and "acgan" in img.text["ganforge:generator"]
+    assert img.text["ganforge:seed"] == "5" and "acgan" in img.text["ganforge:recipe"]
     back = ganforge.data.load_dataset(f"folder:{out}", ganforge.data.DataRequest(resolution=8))
     assert len(back) == 20 and back.class_names == [str(i) for i in range(10)]
     assert torch.equal(torch.bincount(back.y), torch.full((10,), 2))

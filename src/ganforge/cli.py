@@ -1,5 +1,5 @@
 """The command line: ``ganforge train | sample | mix | interpolate | translate | upscale | synthesize | eval
-| compare | list``
+| compare | report | demo | serve | export | verify | list``
 (thin: parse, call the API).
 
 Every user error is one line on stderr and exit code 2, never a traceback.
@@ -22,6 +22,17 @@ from .errors import GanforgeError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train, sample and evaluate Generative Adversarial Networks.")
+
+
+@app.callback()
+def options(
+    no_watermark: bool = typer.Option(False, "--no-watermark", help="Write images without the invisible watermark "
+                                      "(provenance metadata stays); also GANFORGE_WATERMARK=0."),
+) -> None:
+    """Train, sample and evaluate Generative Adversarial Networks."""
+    from .provenance import set_watermarking
+
+    set_watermarking(False if no_watermark else None)
 
 
 @app.command()
@@ -282,6 +293,50 @@ def compare_(
     out.print(f"wrote {out_path}, {out_path.with_suffix('.json')} and {out_path.with_suffix('.png')}")
     if as_json:
         print(json.dumps(result, default=float))
+
+
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="A run directory (its EMA generator is exported)."),
+    fmt: str = typer.Option("onnx", "--format", help="onnx or torchscript."),
+    out_path: Path | None = typer.Option(None, "--out", help="FILE.onnx or FILE.pt (default RUN/export/generator.*); "
+                                                             "the contract goes beside it as FILE.*.json."),
+    direction: str = typer.Option("AtoB", help="Translation runs: the direction to export."),
+    truncation: float | None = typer.Option(None, help="Samplers: a truncation psi baked into the file."),
+    blend: float = typer.Option(1.0, help="Upscalers: 0 the PSNR-oriented model, 1 the GAN model."),
+) -> None:
+    """Export the generator to ONNX or TorchScript with its input contract, checked against PyTorch."""
+    from .api import load
+    from .export import FORMATS, contract_path, describe, export as write
+
+    if fmt not in FORMATS:
+        raise GanforgeError(f"--format {fmt!r} is not allowed; expected {' or '.join(FORMATS)}")
+    if not 0 <= blend <= 1:
+        raise GanforgeError(f"--blend {blend} is not allowed; expected a number in [0, 1]")
+    target = out_path or Path(run_dir) / "export" / f"generator{FORMATS[fmt]}"
+    contract = write(load(run_dir), fmt, target, direction, truncation, blend)
+    out.print(f"wrote {target} and {contract_path(target)}", markup=False)
+    out.print(f"{describe(contract)}; max |diff| against PyTorch {contract['parity']['max_abs_diff']:.2g}",
+              markup=False)
+
+
+@app.command()
+def verify(
+    images: list[Path] = typer.Argument(..., help="Images or folders of images to check."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per image instead of a line."),
+) -> None:
+    """Say for each image whether ganforge made it: watermark found, metadata found, or neither (exit 0)."""
+    import json
+
+    from .data.folder import find_images
+    from .provenance import verdict_line, verify as check
+
+    paths = [p for path in images for p in (find_images(path) if path.is_dir() else [path])]
+    if not paths:
+        raise GanforgeError("no image to verify in " + ", ".join(map(str, images)))
+    for path in paths:
+        v = check(path)
+        print(json.dumps(v) if as_json else verdict_line(v), flush=True)
 
 
 @app.command("list")

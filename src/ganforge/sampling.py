@@ -9,6 +9,7 @@ import torch
 from .api import Generator
 from .errors import GanforgeError
 from .io import atomic_path
+from .provenance import gif_comment, info_of, save_png
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:
@@ -41,17 +42,15 @@ def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | No
         if g.spec.kind == "points":
             save_points_plot(x, x[:0], target, f"{n} samples")
         else:
-            save_image_grid(x, target)
+            save_image_grid(x, target, info=info_of(g, seed=seed, n=n, label=label, truncation=truncation))
         return target
     if g.spec.kind == "points":
         raise GanforgeError("a directory of PNGs needs image samples; write 2D points to FILE.npy or FILE.png")
-    from torchvision.utils import save_image
-
     target.mkdir(parents=True, exist_ok=True)
     for i, img in enumerate(x):
         name = f"{i:05d}.png" if labels is None else f"{i:05d}-class{int(labels[i])}.png"
-        with atomic_path(target / name) as tmp:
-            save_image(img, str(tmp), format="png")
+        save_png(img, target / name, info_of(g, seed=seed, index=i, label=None if labels is None else int(labels[i]),
+                                             truncation=truncation))
     return target
 
 
@@ -67,7 +66,8 @@ def write_mix(g: Generator, row_seeds: list[int], col_seeds: list[int], target: 
     if target.suffix.lower() == ".npy":
         save_npy(target, x.numpy().astype(np.float32))
     else:
-        save_image_grid(x, target, nrow=len(col_seeds) + 1)
+        save_image_grid(x, target, nrow=len(col_seeds) + 1,
+                        info=info_of(g, rows=row_seeds, columns=col_seeds, layers=layers, truncation=truncation))
     return target
 
 
@@ -95,7 +95,7 @@ def write_walk(g: Generator, seeds: list[int], frames: int, target: Path, trunca
     if suffix == ".png":
         from .train.visuals import save_image_grid
 
-        save_image_grid(x, target, nrow=frames)
+        save_image_grid(x, target, nrow=frames, info=info_of(g, seeds=seeds, frames=frames, truncation=truncation))
         return target
     scale = max(1, 128 // x.shape[-1])  # small images are upscaled so a person can see them
     x = torch.nn.functional.interpolate(x, scale_factor=scale, mode="nearest") if scale > 1 else x
@@ -107,7 +107,8 @@ def write_walk(g: Generator, seeds: list[int], frames: int, target: Path, trunca
             from PIL import Image
 
             pics = [Image.fromarray(a) for a in arr]
-            pics[0].save(tmp, format="gif", save_all=True, append_images=pics[1:], duration=1000 // WALK_FPS, loop=0)
+            pics[0].save(tmp, format="gif", save_all=True, append_images=pics[1:], duration=1000 // WALK_FPS, loop=0,
+                         comment=gif_comment(info_of(g, seeds=seeds, frames=frames, truncation=truncation)))
         else:
             import imageio.v2 as imageio
 
@@ -123,14 +124,9 @@ def synthesize(g: Generator, per_class: int, out_dir: Path, seed: int = 0, trunc
     """Write a labelled synthetic image folder: ``out_dir/<class name>/<index>.png``.
 
     Readable back with ``folder:out_dir``. Every PNG carries its provenance in text chunks
-    (``ganforge:synthetic=true``, generator, run, seed, label), so it is never mistaken for a
+    (``ganforge:synthetic=true``, recipe, run, seed, label; see :mod:`ganforge.provenance`), so it is never mistaken for a
     real image. Returns the number of images written.
     """
-    from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
-
-    from . import __version__
-
     if g.spec.kind != "image":
         raise GanforgeError("synthesize writes images; this run generates 2D points (use sample --out x.npy)")
     if not g.num_classes:
@@ -145,14 +141,7 @@ def synthesize(g: Generator, per_class: int, out_dir: Path, seed: int = 0, trunc
         folder = out_dir / name
         folder.mkdir(parents=True, exist_ok=True)
         for i, img in enumerate(x):
-            arr = (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
-            pil = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
-            meta = PngInfo()
-            for key, value in {"synthetic": "true", "generator": f"ganforge {__version__} {g.recipe.cfg.recipe}",
-                               "run": str(g.run_dir), "seed": str(seed), "label": str(label), "class": name,
-                               "index": str(i), "truncation": str(truncation)}.items():
-                meta.add_text(f"ganforge:{key}", value)
-            with atomic_path(folder / f"{i:05d}.png") as tmp:
-                pil.save(tmp, format="png", pnginfo=meta)
+            save_png(img, folder / f"{i:05d}.png", info_of(g, seed=seed, label=label, index=i, truncation=truncation,
+                                                           **{"class": name}))
             written += 1
     return written

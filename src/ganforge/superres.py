@@ -107,9 +107,13 @@ def split_modes(img) -> tuple[torch.Tensor, torch.Tensor | None, str, int]:
     return rgb.contiguous(), alpha, out_mode, bits
 
 
-def upscale_pil(G: nn.Module, scale: int, img, tile: int = TILE, on_tile=None):
-    """A PIL image of any mode -> the upscaled PIL image in the same mode (palette -> RGB(A))."""
+def upscale_pil(G: nn.Module, scale: int, img, tile: int = TILE, on_tile=None, mark: bool = False):
+    """A PIL image of any mode -> the upscaled PIL image in the same mode (palette -> RGB(A)); with ``mark``
+    an 8-bit colour result gets the invisible watermark in place (:mod:`ganforge.provenance`), and
+    ``result.info["ganforge_marked"]`` says whether it did."""
     from PIL import Image
+
+    from .provenance import mark_array
 
     rgb, alpha, mode, bits = split_modes(img)
     h, w = rgb.shape[1:]
@@ -117,6 +121,7 @@ def upscale_pil(G: nn.Module, scale: int, img, tile: int = TILE, on_tile=None):
     out = np.empty((h * scale, w * scale) + (() if grey else (3,)), dtype=np.uint16 if bits == 16 else np.uint8)
     upscale_tiled(G, scale, rgb, out, tile, on_tile=on_tile)
     del rgb
+    marked = mark and mark_array(out)  # before the alpha joins: RGB only, tile by tile, no copy
     if bits == 16:
         result = Image.fromarray(out)  # uint16 [H, W] -> I;16
     else:  # no copy of the (possibly huge) array: PIL reads it in place
@@ -125,6 +130,7 @@ def upscale_pil(G: nn.Module, scale: int, img, tile: int = TILE, on_tile=None):
     if alpha is not None:
         a = Image.fromarray((alpha[0].numpy() * 255 + 0.5).astype(np.uint8)).resize(result.size, Image.BICUBIC)
         result = Image.merge("LA" if result.mode == "L" else "RGBA", (*result.split(), a))
+    result.info["ganforge_marked"] = marked
     return result
 
 
@@ -142,7 +148,7 @@ def upscale_files(upscaler, source: Path, target: Path, blend: float = 1.0, tile
 
     from .console import err
     from .data.folder import find_images, max_pixels
-    from .io import atomic_path
+    from .provenance import info_of, save_png
 
     source, target = Path(source).expanduser(), Path(target).expanduser()
     if not source.exists():
@@ -187,14 +193,14 @@ def upscale_files(upscaler, source: Path, target: Path, blend: float = 1.0, tile
                 continue
             with img:
                 bar.update(task, total=(bar.tasks[0].total or 0) + tiles_of(img.size, tile))
-                result = upscale_pil(G, upscaler.scale, img, tile, on_tile=lambda: bar.advance(task))
+                result = upscale_pil(G, upscaler.scale, img, tile, on_tile=lambda: bar.advance(task), mark=True)
             out = outputs[name]
             if out.resolve() == path.resolve():
                 raise GanforgeError(f"{out} would overwrite its input; choose another --out")
             try:
                 out.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_path(out) as tmp:
-                    result.save(tmp, format="png", compress_level=1)
+                save_png(result, out, info_of(upscaler, blend=blend, source=name), marked=result.info["ganforge_marked"],
+                         compress_level=1)
             except OSError as e:
                 raise GanforgeError(f"cannot write {out}: {e.strerror or e}") from None
             written += 1

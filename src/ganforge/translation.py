@@ -209,7 +209,7 @@ def translate_files(translator, source: Path, target: Path, direction: str = "At
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .console import err
-    from .io import atomic_path
+    from .provenance import info_of, save_png
 
     source, target = Path(source).expanduser(), Path(target).expanduser()
     kind, names = inputs_of(source)
@@ -250,12 +250,9 @@ def translate_files(translator, source: Path, target: Path, direction: str = "At
     elif suffix == ".png" and len(results) > 1:
         from .train.visuals import save_image_grid
 
-        save_image_grid(torch.stack([r for _, r in results]), target)
+        save_image_grid(torch.stack([r for _, r in results]), target, info=info_of(translator, direction=direction))
     else:
-        from torchvision.utils import save_image
-
         for name, r in results:
             path = target if suffix == ".png" else target / Path(name).with_suffix(".png")
-            with atomic_path(path) as tmp:
-                save_image(r, str(tmp), format="png")
+            save_png(r, path, info_of(translator, direction=direction, source=name))
     return target, len(results), skipped

@@ -35,7 +35,7 @@ class ConditionalBatchNorm(nn.Module):
         self.labels: Tensor | None = None  # set by ConditionalGenerator before each forward
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = (len(x), -1) + (1,) * (x.dim() - 2)
+        shape = (x.shape[0], -1) + (1,) * (x.dim() - 2)
         return self.bn(x) * self.gain(self.labels).view(shape) + self.bias(self.labels).view(shape)
 
 

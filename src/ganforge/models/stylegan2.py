@@ -47,14 +47,14 @@ def _binomial() -> Tensor:
 def upsample2d(x: Tensor, f: Tensor) -> Tensor:
     """x2 upsampling with the low-pass filter: zero insertion and a 4x4 blur with gain 4 (one depthwise
     transposed convolution). [N, C, H, W] -> [N, C, 2H, 2W]."""
-    c = x.shape[1]
+    c = int(x.shape[1])  # static: lets tracers (ONNX export) see a kernel of known shape
     k = (f * 4).to(x.dtype).expand(c, 1, 4, 4)
     return F.conv_transpose2d(x, k, stride=2, padding=1, groups=c)
 
 
 def downsample2d(x: Tensor, f: Tensor) -> Tensor:
     """x2 downsampling: 4x4 blur then stride 2 (one depthwise convolution). [N, C, H, W] -> [N, C, H/2, W/2]."""
-    c = x.shape[1]
+    c = int(x.shape[1])
     return F.conv2d(x, f.to(x.dtype).expand(c, 1, 4, 4), stride=2, padding=1, groups=c)
 
 
@@ -203,7 +203,7 @@ class SynthesisNetwork(nn.Module):
         self.register_buffer("filter", _binomial(), persistent=False)
 
     def forward(self, ws: Tensor, noise: list[Tensor] | None = None) -> Tensor:
-        x = self.const.to(ws.dtype).unsqueeze(0).expand(len(ws), -1, -1, -1)
+        x = self.const.to(ws.dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)  # shape[0]: a dynamic batch under tracing
         img, i = None, 0
         for b, r in enumerate(self.resolutions):
             for _ in range(1 if r == 4 else 2):

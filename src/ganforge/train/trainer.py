@@ -315,23 +315,25 @@ class Trainer:
     def write_samples(self, final: bool = False) -> None:
         if not self.dist.is_main:
             return
+        from ..provenance import provenance
         from .visuals import save_image_grid, save_points_plot
 
         tag = "final" if final else f"step-{self.state.step:07d}"
         path = self.run_dir / "samples" / f"{tag}.png"
+        info = provenance(self.cfg.recipe, self.run_dir, seed=self.cfg.seed, step=self.state.step)
         if self.data.kind == "points":
             fake = self.sample_grid(2500)
             save_points_plot(fake, self.data.x[:2500], path, f"{self.cfg.data}, step {self.state.step}")
         elif self.recipe.translates:
             grid, columns = self.translation_grid()
-            save_image_grid(grid, path, nrow=columns)
+            save_image_grid(grid, path, nrow=columns, info=info)
         else:
             by_class = self.recipe.conditional and self.grid_labels is not None  # one row per class
             nrow = len(self.grid_labels) // self.data.num_classes if by_class else None
-            save_image_grid(self.sample_grid(), path, nrow=nrow)
+            save_image_grid(self.sample_grid(), path, nrow=nrow, info=info)
             pairs = self.reconstruction_grid()
             if pairs is not None:
-                save_image_grid(pairs, path.with_name(f"{tag}-reconstructions.png"), nrow=8)
+                save_image_grid(pairs, path.with_name(f"{tag}-reconstructions.png"), nrow=8, info=info)
 
     @torch.no_grad()
     def reconstruction_grid(self, k: int = 32) -> torch.Tensor | None:

@@ -9,18 +9,24 @@ import torch
 from ..io import atomic_path
 
 
-def save_image_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None:
-    """[N, C, H, W] in [0, 1] -> one PNG grid; small images are upscaled so a person can see them."""
-    from torchvision.utils import make_grid, save_image
+def grid_image(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
+    """[N, C, H, W] in [0, 1] -> one grid [3, H', W']; small images are upscaled so a person can see them."""
+    from torchvision.utils import make_grid
 
     nrow = nrow or math.ceil(math.sqrt(len(images)))
     images = images.detach().float().cpu().clamp(0, 1)
     scale = max(1, 64 // images.shape[-1])
     if scale > 1:
         images = torch.nn.functional.interpolate(images, scale_factor=scale, mode="nearest")
-    grid = make_grid(images, nrow=nrow, padding=2, pad_value=0.5)
-    with atomic_path(path) as tmp:
-        save_image(grid, str(tmp), format="png")
+    return make_grid(images, nrow=nrow, padding=2, pad_value=0.5)
+
+
+def save_image_grid(images: torch.Tensor, path: Path, nrow: int | None = None,
+                    info: dict[str, str] | None = None) -> None:
+    """One PNG grid of ``images``, with provenance ``info`` (see :mod:`ganforge.provenance`) and the watermark."""
+    from ..provenance import save_png
+
+    save_png(grid_image(images, nrow), path, info or {})
 
 
 def save_points_plot(fake: torch.Tensor, real: torch.Tensor, path: Path, title: str = "") -> None:
