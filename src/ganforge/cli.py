@@ -296,6 +296,37 @@ def compare_(
 
 
 @app.command()
+def serve(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (127.0.0.1: this machine only)."),
+    port: int = typer.Option(8000, help="Port."),
+    threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
+    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+    max_n: int = typer.Option(64, help="Most images one /generate request may ask for."),
+) -> None:
+    """Serve the run over HTTP: POST /generate, /interpolate, /translate or /upscale; GET /health, /info."""
+    from .server import serve as run_server
+
+    if max_n < 1:
+        raise GanforgeError(f"--max-n {max_n} is not allowed; expected an integer >= 1")
+    run_server(run_dir, host, port, demo=False, threads=threads, device=device, max_n=max_n)
+
+
+@app.command()
+def demo(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(7860, help="Port."),
+    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+) -> None:
+    """A local web page for the run: samples by seed, class and truncation, latent walks, or uploads to
+    translate or upscale. Works offline."""
+    from .server import serve as run_server
+
+    run_server(run_dir, host, port, demo=True, device=device)
+
+
+@app.command()
 def export(
     run_dir: Path = typer.Argument(..., help="A run directory (its EMA generator is exported)."),
     fmt: str = typer.Option("onnx", "--format", help="onnx or torchscript."),

@@ -60,9 +60,20 @@ def sample(recipe: Recipe, G: nn.Module, spec: DataSpec, n: int, seed: int | Non
     return synthesize(recipe, G, spec, z, labels, batch_size, truncation)
 
 
+def latents(recipe: Recipe, spec: DataSpec, n: int, seed: int, label: torch.Tensor | int | None = None,
+            truncation: float | None = None, device: torch.device | str = "cpu") -> tuple[torch.Tensor,
+                                                                                          torch.Tensor | None]:
+    """The latents and labels of draw ``seed``: ``n`` codes and labels (None when unconditional), each from
+    its own generator seeded with ``seed``, so requests can be batched together and still match :func:`draw`."""
+    if n < 1:
+        raise GanforgeError(f"n={n} is not allowed; expected an integer >= 1")
+    device = torch.device(device)
+    labels = labels_for(recipe, spec, n, label, torch.Generator(device).manual_seed(seed), device)
+    return recipe.latent(n, torch.Generator(device).manual_seed(seed), device, truncation), labels
+
+
 def draw(recipe: Recipe, G: nn.Module, spec: DataSpec, n: int, seed: int, label: torch.Tensor | int | None = None,
          truncation: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``n`` samples and the labels they were drawn for (None when unconditional)."""
-    device = next(G.parameters()).device
-    labels = labels_for(recipe, spec, n, label, torch.Generator(device).manual_seed(seed), device)
-    return sample(recipe, G, spec, n, seed, labels, truncation), labels
+    z, labels = latents(recipe, spec, n, seed, label, truncation, next(G.parameters()).device)
+    return synthesize(recipe, G, spec, z, labels, truncation=truncation), labels

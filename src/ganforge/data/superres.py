@@ -6,7 +6,7 @@ blur and followed by random noise, then 8-bit quantisation), so the degradation 
 run, not of the data, and a patch is seen with fresh noise every time.
 
 * ``sr:photos`` - scikit-image's colour photographs: training patches are random crops of the
-  seven training photos at several zooms; the split is by photo, ``chelsea`` and ``rocket`` are
+  seven training photos at their own resolution and two smaller ones (:data:`SR_SCALES`); the split is by photo, ``chelsea`` and ``rocket`` are
   held out whole (the same photos edges2photos and gray2color hold out).
 * ``sr:folder:PATH`` - any folder of images: a fixed fifth of the files (by sorted name, at least
   one when there are two or more) is held out whole, patches are cropped from the rest.
@@ -27,7 +27,8 @@ from .folder import find_images, resolve_root
 from .images import check_resolution
 from .translation import HELD_OUT_PHOTOS, TRAIN_PHOTOS, TRAIN_SCALES, _photo, read_image
 
-PATCHES_PER_SCALE = 96  # random crops per training photo and zoom (sr:photos)
+PATCHES_PER_SCALE = 192  # random crops per training photo and zoom (sr:photos)
+SR_SCALES = (256, 384, 0)  # sr:photos: the short side the photos are resized to before cropping; 0: as shipped
 FOLDER_PATCHES = 4000  # random crops over a folder's training images, shared by area
 HELD_OUT_EVERY = 5  # sr:folder: every 5th file (sorted) is held out
 
@@ -91,8 +92,9 @@ def superres(req: DataRequest, arg: str = "photos") -> Dataset:
     side = req.resolution
     if arg == "photos":
         if req.split == "train":
-            patches = [c for name in TRAIN_PHOTOS for s in TRAIN_SCALES
-                       for c in _crops(_photo(name, max(s, side)), side, PATCHES_PER_SCALE, rng)]
+            patches = [c for name in TRAIN_PHOTOS for s in SR_SCALES
+                       for c in _crops(_photo(name, max(s, side)) if s else _photo_native(name), side,
+                                       PATCHES_PER_SCALE, rng)]
         else:  # held-out photos: a fixed grid of crops (training-time checks; evaluation uses them whole)
             patches = [img[:, t : t + side, le : le + side] for _, img in held_out_images("photos")
                        for t in range(0, img.shape[1] - side + 1, side)

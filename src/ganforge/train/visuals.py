@@ -9,13 +9,14 @@ import torch
 from ..io import atomic_path
 
 
-def grid_image(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
-    """[N, C, H, W] in [0, 1] -> one grid [3, H', W']; small images are upscaled so a person can see them."""
+def grid_image(images: torch.Tensor, nrow: int | None = None, enlarge: bool = True) -> torch.Tensor:
+    """[N, C, H, W] in [0, 1] -> one grid [3, H', W']; with ``enlarge`` images under 64 px are enlarged
+    (nearest neighbour) so a person can see them."""
     from torchvision.utils import make_grid
 
     nrow = nrow or math.ceil(math.sqrt(len(images)))
     images = images.detach().float().cpu().clamp(0, 1)
-    scale = max(1, 64 // images.shape[-1])
+    scale = max(1, 64 // images.shape[-1]) if enlarge else 1
     if scale > 1:
         images = torch.nn.functional.interpolate(images, scale_factor=scale, mode="nearest")
     return make_grid(images, nrow=nrow, padding=2, pad_value=0.5)

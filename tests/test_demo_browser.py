@@ -1,0 +1,90 @@
+"""ganforge demo in a real headless Chromium (Debian's package; .ci/run installs it): the page loads,
+a click draws new samples, the class picker changes the class, nothing is fetched from a network.
+Screenshots go to test-artifacts/ (kept from the test run, not committed)."""
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+if CHROMIUM is None and not os.environ.get("CI"):
+    pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory):
+    import uvicorn
+
+    import ganforge
+    from ganforge.server import create_app
+
+    run = ganforge.train(dict(TINY, recipe="cgan", steps=2, out=str(tmp_path_factory.mktemp("demo") / "run")),
+                         progress=False)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(ganforge.load(run), demo=True), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the demo server did not start"
+    yield f"http://127.0.0.1:{port}/"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_demo_page_in_chromium(demo_url):
+    assert CHROMIUM is not None, "CI must have Chromium: .ci/run installs Debian's chromium"
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    fetched = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        page.on("request", lambda r: fetched.append(r.url))
+        page.goto(demo_url)
+        page.wait_for_function("document.getElementById('grid').naturalWidth > 0", timeout=20000)
+        assert page.text_content("#caption").startswith("seed 0")
+        first = page.get_attribute("#grid", "src")
+        page.screenshot(path=str(ARTIFACTS / "demo-loaded.png"))
+
+        with page.expect_response("**/generate") as clicked:
+            page.click("#new")
+        assert clicked.value.status == 200
+        page.wait_for_function(f"document.getElementById('grid').src !== {json.dumps(first)} && "
+                               "document.getElementById('grid').naturalWidth > 0")
+        new_seed = page.input_value("#seed")
+        assert new_seed != "0" and json.loads(clicked.value.request.post_data)["seed"] == int(new_seed)
+
+        with page.expect_response("**/generate") as picked:
+            page.select_option("#label", "7")
+        assert json.loads(picked.value.request.post_data)["label"] == 7
+        assert set(picked.value.headers["x-labels"].split(",")) == {"7"}
+        page.wait_for_function("document.getElementById('caption').textContent.includes('classes 7 7')")
+
+        with page.expect_response("**/interpolate") as walked:
+            page.click("#walk")
+        assert walked.value.status == 200
+        page.wait_for_function("document.getElementById('strip').naturalWidth > 0")
+        page.screenshot(path=str(ARTIFACTS / "demo-class-7.png"), full_page=True)
+        browser.close()
+    assert all(u.startswith(demo_url) or u.startswith("blob:") for u in fetched), fetched
