@@ -296,6 +296,24 @@ def compare_(
 
 
 @app.command()
+def report(
+    runs: list[Path] = typer.Argument(..., help="Run directories."),
+    open_: bool = typer.Option(False, "--open", help="Open the report in a web browser."),
+) -> None:
+    """Write RUN/report.html (self-contained: grids, curves, health, metrics, timings, model card) and
+    RUN/MODEL_CARD.md. To put several runs side by side, use ganforge compare."""
+    from .train.report_html import write_pages
+
+    for run in runs:
+        path = write_pages(run)
+        out.print(f"wrote {path} and {path.with_name('MODEL_CARD.md')}", markup=False)
+        if open_:
+            import webbrowser
+
+            webbrowser.open(path.resolve().as_uri())
+
+
+@app.command()
 def serve(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (127.0.0.1: this machine only)."),

@@ -55,13 +55,9 @@ def set_watermarking(on: bool | None) -> None:
 # --------------------------------------------------------------------------- what made an image
 def run_id(run_dir: str | Path) -> str:
     """The run's id from run.json (stable across resumes), or the directory's name for older runs."""
-    path = Path(run_dir) / "run.json"
-    try:
-        if path.stat().st_size < 1 << 20:
-            return str(json.loads(path.read_text()).get("run_id") or Path(run_dir).name)
-    except (OSError, ValueError):
-        pass
-    return Path(run_dir).name
+    from .train.rundir import read_meta
+
+    return str(read_meta(run_dir).get("run_id") or Path(run_dir).name)
 
 
 def provenance(recipe: str, run_dir: str | Path, **extra: Any) -> dict[str, str]:

@@ -32,9 +32,27 @@ def new_run_dir(cfg: TrainConfig) -> Path:
     return root / f"{max(numbers, default=-1) + 1:04d}-{cfg.recipe}-{_slug(cfg.data)}"
 
 
+def read_meta(run_dir: str | Path) -> dict[str, Any]:
+    """run.json as a dict ({} when missing or damaged): facts for reports and provenance, not for loading."""
+    try:
+        return dict(json.loads(_read_meta(Path(run_dir) / RUN_FILE)))
+    except (OSError, ValueError, TypeError, GanforgeError):
+        return {}
+
+
+def update_meta(run_dir: Path, **fields: Any) -> None:
+    """Add or replace top-level facts of run.json (the end-of-training counters, ...)."""
+    write_json(Path(run_dir) / RUN_FILE, {**read_meta(run_dir), **fields})
+
+
 def write_run_files(run_dir: Path, cfg: TrainConfig, spec: DataSpec, extra: dict[str, Any]) -> None:
+    """config.yaml and run.json; a resumed run keeps its id (``run_id``, random at the first start)."""
+    import uuid
+
+    old = read_meta(run_dir)
     write_text(run_dir / CONFIG_FILE, to_yaml(cfg))
-    write_json(run_dir / RUN_FILE, {"format": RUN_FORMAT, "data": {"name": spec.name, "kind": spec.kind,
+    write_json(run_dir / RUN_FILE, {"format": RUN_FORMAT, "run_id": old.get("run_id") or uuid.uuid4().hex[:12],
+                                    "data": {"name": spec.name, "kind": spec.kind,
                                     "shape": list(spec.shape), "class_names": spec.class_names,
                                     **({"shape_b": list(spec.shape_b), "paired": spec.paired, "patches": spec.patches}
                                        if spec.translation

@@ -442,9 +442,25 @@ class Trainer:
             summary = self.health.summary(self.health_checks)
             info(summary)
             write_report(self.run_dir, cfg, self.state, records, self.data, self.dist.world_size, summary, final)
+            self.write_pages(final)
         self.logger.close()
         shutdown(self.dist)
         return self.run_dir
+
+    def write_pages(self, final: dict | None) -> None:
+        """final_metrics.json, the finished run's counters in run.json, MODEL_CARD.md and report.html."""
+        from ..io import write_json
+        from .model_card import FINAL_FILE
+        from .report_html import write_pages
+        from .rundir import update_meta
+
+        if final:
+            write_json(self.run_dir / FINAL_FILE, final)
+        s = self.state
+        update_meta(self.run_dir, steps=s.step, counters={
+            "seconds": s.seconds, "cpu_seconds": s.cpu_seconds, "peak_memory_mb": s.peak_memory_mb,
+            "images_seen": s.images_seen})
+        write_pages(self.run_dir)
 
     def update_costs(self) -> None:
         """Wall seconds, CPU seconds and peak memory of the run so far, into the saved counters."""
