@@ -1,7 +1,11 @@
+import os
+
 import pytest
 import torch
 
 torch.set_num_threads(1)  # tiny tensors: threads cost more than they give
+# Embedding the watermark costs ~0.1 s per grid; the suite writes hundreds. test_provenance.py turns it back on.
+os.environ.setdefault("GANFORGE_WATERMARK", "0")
 
 
 TINY = {"recipe": "dcgan", "resolution": 8, "batch_size": 8, "net.width": 8, "net.z_dim": 8, "steps": 4, "log_every": 2,

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parents[1] / "src" / "ganforge"
-FACE = {"api", "evaluation", "sampling", "cli"}
+FACE = {"api", "evaluation", "sampling", "cli", "server", "export", "demo_page", "compare"}
 
 
 def imported_modules(path: Path) -> set[str]:

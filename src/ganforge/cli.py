@@ -356,7 +356,8 @@ def export(
 ) -> None:
     """Export the generator to ONNX or TorchScript with its input contract, checked against PyTorch."""
     from .api import load
-    from .export import FORMATS, contract_path, describe, export as write
+    from .export import FORMATS, contract_path, describe
+    from .export import export as write
 
     if fmt not in FORMATS:
         raise GanforgeError(f"--format {fmt!r} is not allowed; expected {' or '.join(FORMATS)}")
@@ -378,7 +379,8 @@ def verify(
     import json
 
     from .data.folder import find_images
-    from .provenance import verdict_line, verify as check
+    from .provenance import verdict_line
+    from .provenance import verify as check
 
     paths = [p for path in images for p in (find_images(path) if path.is_dir() else [path])]
     if not paths:

@@ -100,7 +100,7 @@ def build(model: Any, direction: str = "AtoB", truncation: float | None = None, 
                     "outputs": [{"name": "translated", "dtype": "float32", "shape": ["N", out_c, side, side],
                                  "range": [0, 1]}]}
         return net, example, ["images"], ["translated"], axes, contract
-    net = SampleNet(r, r.sampling_network(model.net), spec, truncation).eval()
+    net = SampleNet(r, model.net, spec, truncation).eval()
     gen = torch.Generator().manual_seed(0)
     z = r.latent(2, gen, torch.device("cpu"))
     z_desc = {"name": "z", "dtype": "float32", "shape": ["N", *z.shape[1:]], "distribution": "standard normal"}
@@ -125,10 +125,9 @@ def build(model: Any, direction: str = "AtoB", truncation: float | None = None, 
 
 def usage(contract: dict, file: str) -> str:
     """Three lines that run the exported file with onnxruntime, without ganforge."""
-    feeds = {"z": "np.random.randn(16, {}).astype('float32')".format(", ".join(map(str, contract["inputs"][0]["shape"][1:]))),
-             "labels": "np.full(16, 3, dtype='int64')",
-             "images": "np.random.rand(1, {}).astype('float32')".format(
-                 ", ".join(str(s if isinstance(s, int) else 64) for s in contract["inputs"][0]["shape"][1:]))}
+    dims = ", ".join(str(s if isinstance(s, int) else 64) for s in contract["inputs"][0]["shape"][1:])
+    feeds = {"z": f"np.random.randn(16, {dims}).astype('float32')", "labels": "np.full(16, 3, dtype='int64')",
+             "images": f"np.random.rand(1, {dims}).astype('float32')"}
     args = ", ".join(f"'{d['name']}': {feeds[d['name']]}" for d in contract["inputs"])
     return (f"import numpy as np, onnxruntime as ort\nsess = ort.InferenceSession('{file}')\n"
             f"out = sess.run(None, {{{args}}})[0]  # {contract['outputs'][0]['shape']} in [0, 1]")

@@ -124,8 +124,8 @@ def synthesize(g: Generator, per_class: int, out_dir: Path, seed: int = 0, trunc
     """Write a labelled synthetic image folder: ``out_dir/<class name>/<index>.png``.
 
     Readable back with ``folder:out_dir``. Every PNG carries its provenance in text chunks
-    (``ganforge:synthetic=true``, recipe, run, seed, label; see :mod:`ganforge.provenance`), so it is never mistaken for a
-    real image. Returns the number of images written.
+    (``ganforge:synthetic=true``, recipe, run, seed, label; see :mod:`ganforge.provenance`), so it
+    is never mistaken for a real image. Returns the number of images written.
     """
     if g.spec.kind != "image":
         raise GanforgeError("synthesize writes images; this run generates 2D points (use sample --out x.npy)")

@@ -199,8 +199,8 @@ def upscale_files(upscaler, source: Path, target: Path, blend: float = 1.0, tile
                 raise GanforgeError(f"{out} would overwrite its input; choose another --out")
             try:
                 out.parent.mkdir(parents=True, exist_ok=True)
-                save_png(result, out, info_of(upscaler, blend=blend, source=name), marked=result.info["ganforge_marked"],
-                         compress_level=1)
+                save_png(result, out, info_of(upscaler, blend=blend, source=name),
+                         marked=result.info["ganforge_marked"], compress_level=1)
             except OSError as e:
                 raise GanforgeError(f"cannot write {out}: {e.strerror or e}") from None
             written += 1

@@ -6,7 +6,8 @@ blur and followed by random noise, then 8-bit quantisation), so the degradation 
 run, not of the data, and a patch is seen with fresh noise every time.
 
 * ``sr:photos`` - scikit-image's colour photographs: training patches are random crops of the
-  seven training photos at their own resolution and two smaller ones (:data:`SR_SCALES`); the split is by photo, ``chelsea`` and ``rocket`` are
+  seven training photos at their own resolution and two smaller ones (:data:`SR_SCALES`); the
+  split is by photo, ``chelsea`` and ``rocket`` are
   held out whole (the same photos edges2photos and gray2color hold out).
 * ``sr:folder:PATH`` - any folder of images: a fixed fifth of the files (by sorted name, at least
   one when there are two or more) is held out whole, patches are cropped from the rest.
@@ -25,7 +26,7 @@ from ..errors import DataError
 from .base import DATASETS, DataRequest, Dataset
 from .folder import find_images, resolve_root
 from .images import check_resolution
-from .translation import HELD_OUT_PHOTOS, TRAIN_PHOTOS, TRAIN_SCALES, _photo, read_image
+from .translation import HELD_OUT_PHOTOS, TRAIN_PHOTOS, _photo, read_image
 
 PATCHES_PER_SCALE = 192  # random crops per training photo and zoom (sr:photos)
 SR_SCALES = (256, 384, 0)  # sr:photos: the short side the photos are resized to before cropping; 0: as shipped

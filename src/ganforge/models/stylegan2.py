@@ -203,7 +203,7 @@ class SynthesisNetwork(nn.Module):
         self.register_buffer("filter", _binomial(), persistent=False)
 
     def forward(self, ws: Tensor, noise: list[Tensor] | None = None) -> Tensor:
-        x = self.const.to(ws.dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)  # shape[0]: a dynamic batch under tracing
+        x = self.const.to(ws.dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)  # shape[0]: dynamic when traced
         img, i = None, 0
         for b, r in enumerate(self.resolutions):
             for _ in range(1 if r == 4 else 2):
