@@ -374,6 +374,8 @@ def export(
 def verify(
     images: list[Path] = typer.Argument(..., help="Images or folders of images to check."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per image instead of a line."),
+    thorough: bool = typer.Option(False, "--thorough", help="Also look for the watermark as it was before a resize "
+                                  "by a usual factor (1/2, 2/3, 3/4, 0.8, 0.9, 1.1, 1.25, 1.5, 2); slower."),
 ) -> None:
     """Say for each image whether ganforge made it: watermark found, metadata found, or neither (exit 0)."""
     import json
@@ -386,7 +388,7 @@ def verify(
     if not paths:
         raise GanforgeError("no image to verify in " + ", ".join(map(str, images)))
     for path in paths:
-        v = check(path)
+        v = check(path, thorough)
         print(json.dumps(v) if as_json else verdict_line(v), flush=True)
 
 

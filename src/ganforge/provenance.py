@@ -10,8 +10,8 @@ Two marks, both read back by ``ganforge verify``:
   package's DWT-DCT-SVD method (the library Stable Diffusion's reference scripts used) in the
   chroma (U) channel, so the picture does not visibly change (about 48 dB PSNR). It survives
   JPEG re-encoding; it does not survive resizing or cropping off the top-left corner
-  (benchmarks/RESULTS.md measures both). Large images are marked tile by tile
-  (:data:`TILE` px), so memory stays bounded; the top-left tile is read back. Grey and 16-bit
+  (benchmarks/RESULTS.md measures both; ``verify --thorough`` undoes the usual resize factors).
+  Large images are marked tile by tile (:data:`TILE` px), so memory stays bounded; the top-left tile is read back. Grey and 16-bit
   images have no chroma to carry it and get the metadata only, as do small images.
 
 The watermark is on by default so that a generated image stays recognisable as generated after
@@ -34,6 +34,9 @@ METHOD = "dwtDctSvd"
 MIN_SIDE = 256  # the library needs 256 x 256 px at least; smaller images carry the metadata only
 TILE = 512  # marked independently; edge remainders under MIN_SIDE join the tile before them
 MAX_BIT_ERRORS = 4  # read-back tolerance; unmarked photos give 10-21 of 32 wrong (chance: 16)
+# verify --thorough: resize factors undone before reading (the mark is read back only within ~1 % of
+# the marked size, so a search over every factor would take seconds per image; these are the usual ones)
+COMMON_RESIZES = (0.5, 2 / 3, 0.75, 0.8, 0.9, 1.1, 1.25, 1.5, 2.0)
 PREFIX = "ganforge:"
 
 _enabled: bool | None = None
@@ -194,9 +197,22 @@ def metadata_of(img) -> dict[str, str]:
     return found
 
 
-def verify(path: str | Path) -> dict[str, Any]:
+def undo_resizes(rgb: np.ndarray) -> list[np.ndarray]:
+    """The image brought back from each of :data:`COMMON_RESIZES` (bicubic), where that is big enough."""
+    from PIL import Image
+
+    img, out = Image.fromarray(rgb), []
+    for f in COMMON_RESIZES:
+        size = (round(img.width / f), round(img.height / f))
+        if min(size) >= MIN_SIDE and max(size) <= 8192:
+            out.append(np.asarray(img.resize(size, Image.BICUBIC)))
+    return out
+
+
+def verify(path: str | Path, thorough: bool = False) -> dict[str, Any]:
     """What an image says about its origin: ``{"path", "readable", "watermark" (True, False, or None if
-    too small or not colour to carry one), "bit_errors", "metadata"}``."""
+    too small or not colour to carry one), "bit_errors", "metadata"}``; ``thorough`` also reads the
+    image as it was before a resize by one of :data:`COMMON_RESIZES` (``"resized"``: the factor found)."""
     from PIL import Image
 
     result: dict[str, Any] = {"path": str(path), "readable": False, "watermark": None, "bit_errors": None,
@@ -213,6 +229,11 @@ def verify(path: str | Path) -> dict[str, Any]:
         result["bit_errors"] = bit_errors(rgb)
         if result["bit_errors"] is not None:
             result["watermark"] = result["bit_errors"] <= MAX_BIT_ERRORS
+        if thorough and not result["watermark"]:
+            for f, back in zip(COMMON_RESIZES, undo_resizes(rgb)):
+                if has_watermark(back):
+                    result.update(watermark=True, resized=f)
+                    break
     return result
 
 
@@ -231,4 +252,6 @@ def verdict_line(v: dict[str, Any]) -> str:
                  f"recipe {meta['recipe']}" if "recipe" in meta else "", f"seed {meta['seed']}" if "seed" in meta
                  else ""]
         who = ": " + ", ".join(p for p in parts if p)
+    if v.get("resized"):
+        found[0] += f" after a resize by {v['resized']:.3g}"
     return f"{v['path']}: made by ganforge ({', '.join(found)}){who}"
