@@ -11,8 +11,9 @@ Two marks, both read back by ``ganforge verify``:
   chroma (U) channel, so the picture does not visibly change (about 48 dB PSNR). It survives
   JPEG re-encoding; it does not survive resizing or cropping off the top-left corner
   (benchmarks/RESULTS.md measures both; ``verify --thorough`` undoes the usual resize factors).
-  Large images are marked tile by tile (:data:`TILE` px), so memory stays bounded; the top-left tile is read back. Grey and 16-bit
-  images have no chroma to carry it and get the metadata only, as do small images.
+  Large images are marked tile by tile (:data:`TILE` px), so memory stays bounded; the top-left
+  tile is read back. Grey and 16-bit images have no chroma to carry it and get the metadata only,
+  as do small images.
 
 The watermark is on by default so that a generated image stays recognisable as generated after
 it leaves the run directory; ``ganforge --no-watermark ...`` or ``GANFORGE_WATERMARK=0`` turns it off.
