@@ -30,7 +30,7 @@ def png_of(img: Image.Image) -> bytes:
 def test_generate_info_health_and_errors(cgan):
     g = ganforge.load(cgan)
     with TestClient(create_app(g, max_n=32)) as c:
-        assert c.get("/health").json() == {"status": "ok"}
+        assert c.get("/health").json() == {"status": "ok", "generate_requests": 0, "generator_passes": 0}
         info = c.get("/info").json()
         assert info["kind"] == "sampler" and info["classes"][7] == "7" and "# Model card" in info["model_card"]
         r = c.post("/generate", json={"n": 16, "seed": 3, "label": 7})

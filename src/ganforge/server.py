@@ -2,7 +2,7 @@
 
 Endpoints (JSON bodies; errors are ``{"error": "..."}`` with a 4xx status, never a stack trace):
 
-- ``GET /health`` -> ``{"status": "ok"}``; ``GET /info`` -> the model card (recipe, data, inputs, limits,
+- ``GET /health`` -> ``{"status": "ok"}`` (with the micro-batcher's counts for samplers); ``GET /info`` -> the model card (recipe, data, inputs, limits,
   MODEL_CARD.md's text);
 - samplers: ``POST /generate {"n", "seed", "label", "truncation", "format": "png" | "json"}`` -> a PNG grid
   at the images' own size (or ``{"images": [n][C][H][W], "labels", "seed"}``); ``POST /interpolate
@@ -299,7 +299,9 @@ def create_app(model: Any, demo: bool = False, max_n: int = MAX_N):
         return png(out, blend=blend)
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        stats = {} if batcher is None else {"generate_requests": batcher.batched_jobs,
+                                            "generator_passes": batcher.passes}
+        return JSONResponse({"status": "ok", **stats})
 
     async def card(request: Request) -> Response:
         return JSONResponse(info(model, max_n))
