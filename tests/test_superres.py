@@ -68,6 +68,15 @@ def test_bundled_sr_data_holds_out_whole_photos():
         ganforge.train(dict(TINY_SR, data="digits", out="/nonexistent/never"), progress=False)
 
 
+@pytest.mark.parametrize("side, last", [(64, 4), (96, 6), (24, 6)])
+def test_discriminator_takes_any_even_patch_side(side, last):
+    from ganforge.models.superres import VGGDiscriminator
+
+    D = VGGDiscriminator(side, 3, 4, 16)
+    assert D(torch.randn(2, 3, side, side)).shape == (2,) and D.features(torch.randn(1, 3, side, side))[-1].shape[
+        -1] == last
+
+
 def test_two_stages_resume_exactly_and_keep_both_generators(tmp_path):
     cfg = dict(TINY_SR, steps=6, **{"sr.pretrain": 3, "checkpoint_every": 2})
     straight = ganforge.train(dict(cfg, out=str(tmp_path / "a")), progress=False)

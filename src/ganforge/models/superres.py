@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..nn import log2_resolution
+from ..errors import ConfigError
 
 SCALES = (2, 4)
 
@@ -150,7 +150,12 @@ class RRDBNet(_Upscaler):
 class VGGDiscriminator(nn.Module):
     def __init__(self, resolution: int, channels: int = 3, width: int = 64, max_channels: int = 512) -> None:
         super().__init__()
-        n = log2_resolution(resolution, 8, 1024) - 2  # stride-2 stages down to 4x4
+        side, n = resolution, 0  # stride-2 stages while the side halves to 4 px or more (64 -> 4, 96 -> 6)
+        while side % 2 == 0 and side // 2 >= 4:
+            side, n = side // 2, n + 1
+        if n == 0:
+            raise ConfigError(f"resolution={resolution}: the discriminator needs an HR patch side of at least 8 px "
+                              "that halves at least once")
         stages: list[nn.Module] = []
         c_in = channels
         for i in range(n):
@@ -160,7 +165,8 @@ class VGGDiscriminator(nn.Module):
                                         nn.BatchNorm2d(c), nn.LeakyReLU(0.2, True)))
             c_in = c
         self.stages = nn.ModuleList(stages)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_in * 16, 100), nn.LeakyReLU(0.2, True), nn.Linear(100, 1))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_in * side * side, 100), nn.LeakyReLU(0.2, True),
+                                  nn.Linear(100, 1))
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = []

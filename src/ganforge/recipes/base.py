@@ -37,8 +37,9 @@ class StepContext:
 
     def __init__(self, step: int, batch_size: int, real: Callable[[], tuple[Tensor, Tensor | None]],
                  gen: torch.Generator, rank: int = 0, world_size: int = 1,
-                 real_b: Callable[[], Tensor] | None = None) -> None:
+                 real_b: Callable[[], Tensor] | None = None, ema: nn.Module | None = None) -> None:
         self.step = step
+        self.ema = ema  # the trainer's EMA of the generator (None when off): read-only for recipes
         self.batch_size = batch_size  # per process
         self.real = real
         self.real_b = real_b

@@ -3,9 +3,9 @@
 One run, two stages, both in ``steps``:
 
 1. PSNR-oriented (steps < ``sr.pretrain``): phase ``G`` minimises the pixel loss (``sr.pixel``, L1
-   or L2) between G(LR) and HR. At the first step of stage 2 the finished generator is copied to
-   ``G_psnr`` (its buffer ``taken_at`` records the step), saved with the weights and never trained
-   again; a run that never reached stage 2 has no copy, and its G is both models.
+   or L2) between G(LR) and HR. At the first step of stage 2 the finished generator - its EMA, the
+   weights the trainer samples with, or G itself when EMA is off - is copied to ``G_psnr`` (its
+   buffer ``taken_at`` records the step), saved with the weights and never trained again; a run that never reached stage 2 has no copy, and its G is both models.
 2. GAN (from ``sr.pretrain`` on): phase ``D`` judges HR patches against G(LR) with the run's loss
    (``nonsaturating`` for SRGAN, ``ragan`` - relativistic average - for ESRGAN), then phase ``G``
    minimises ``perceptual_weight`` x content + ``pixel_weight`` x pixel + ``adv_weight`` x
@@ -19,8 +19,8 @@ be downloaded here); offline the default ``disc`` uses the discriminator's own s
 Each batch: HR patches are flipped and transposed at random (the 8 symmetries of a square), then
 LR inputs are made by :func:`ganforge.data.superres.degrade` with a random blur (up to ``sr.blur``)
 and noise (up to ``sr.noise``) when configured; all randomness comes from the trainer's generator
-for the global batch. ``ganforge upscale --blend a`` interpolates G_psnr (the raw weights at the end
-of stage 1) and the EMA of the GAN stage's G, weight by weight (ESRGAN's network interpolation).
+for the global batch. ``ganforge upscale --blend a`` interpolates G_psnr (the EMA at the end of
+stage 1) and the EMA of the GAN stage's G, weight by weight (ESRGAN's network interpolation).
 """
 from __future__ import annotations
 
@@ -175,16 +175,17 @@ class SRRecipe(TranslationRecipe):
                       "D/fake": fake_logits.detach().mean(), "D/accuracy": acc}
 
     @torch.no_grad()
-    def take_psnr_copy(self, step: int) -> None:
-        """G_psnr := G (buffers included), marked with the step."""
-        for dst, src in zip(self.nets["G_psnr"].state_dict().values(), self.nets["G"].state_dict().values()):
+    def take_psnr_copy(self, step: int, source: nn.Module | None = None) -> None:
+        """G_psnr := ``source`` (the EMA of stage 1; G when EMA is off), buffers included, marked with the step."""
+        source = self.nets["G"] if source is None else source
+        for dst, src in zip(self.nets["G_psnr"].state_dict().values(), source.state_dict().values()):
             dst.copy_(src)
         self.nets["G_psnr"].taken_at.fill_(step)
 
     def g_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         s = self.cfg.sr
         if ctx.step == s.pretrain and s.pretrain > 0:
-            self.take_psnr_copy(ctx.step)  # G after the last PSNR-oriented step
+            self.take_psnr_copy(ctx.step, ctx.ema)  # the averaged G after the last PSNR-oriented step
         if "fake" in ctx.cache:
             hr, fake = ctx.cache.pop("hr"), ctx.cache.pop("fake")
         else:

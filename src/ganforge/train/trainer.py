@@ -254,7 +254,7 @@ class Trainer:
             for g, base in zip(o.param_groups, self.base_lrs[k]):
                 g["lr"] = base * f
         ctx = StepContext(step, self.batch, self._real, self.noise_gen, self.dist.rank, self.dist.world_size,
-                          self._real_b if self.x_b is not None else None)
+                          self._real_b if self.x_b is not None else None, self.ema.model if self.ema else None)
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
                     else contextlib.nullcontext())
         for phase in self.phases:
