@@ -2,8 +2,8 @@
 
 Endpoints (JSON bodies; errors are ``{"error": "..."}`` with a 4xx status, never a stack trace):
 
-- ``GET /health`` -> ``{"status": "ok"}`` (with the micro-batcher's counts for samplers); ``GET /info`` -> the model card (recipe, data, inputs, limits,
-  MODEL_CARD.md's text);
+- ``GET /health`` -> ``{"status": "ok"}`` (with the micro-batcher's counts for samplers);
+  ``GET /info`` -> the model card (recipe, data, inputs, limits, MODEL_CARD.md's text);
 - samplers: ``POST /generate {"n", "seed", "label", "truncation", "format": "png" | "json"}`` -> a PNG grid
   at the images' own size (or ``{"images": [n][C][H][W], "labels", "seed"}``); ``POST /interpolate
   {"seeds": [a, b, ...], "frames", "truncation", "label"}`` -> a PNG strip;

@@ -5,7 +5,8 @@ One run, two stages, both in ``steps``:
 1. PSNR-oriented (steps < ``sr.pretrain``): phase ``G`` minimises the pixel loss (``sr.pixel``, L1
    or L2) between G(LR) and HR. At the first step of stage 2 the finished generator - its EMA, the
    weights the trainer samples with, or G itself when EMA is off - is copied to ``G_psnr`` (its
-   buffer ``taken_at`` records the step), saved with the weights and never trained again; a run that never reached stage 2 has no copy, and its G is both models.
+   buffer ``taken_at`` records the step), saved with the weights and never trained again; a run
+   that never reached stage 2 has no copy, and its G is both models.
 2. GAN (from ``sr.pretrain`` on): phase ``D`` judges HR patches against G(LR) with the run's loss
    (``nonsaturating`` for SRGAN, ``ragan`` - relativistic average - for ESRGAN), then phase ``G``
    minimises ``perceptual_weight`` x content + ``pixel_weight`` x pixel + ``adv_weight`` x
