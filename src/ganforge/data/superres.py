@@ -5,9 +5,8 @@ input on the fly with :func:`degrade` (antialiased bicubic downsampling, optiona
 blur and followed by random noise, then 8-bit quantisation), so the degradation is a choice of the
 run, not of the data, and a patch is seen with fresh noise every time.
 
-* ``sr:photos`` - scikit-image's colour photographs: training
-  patches are random crops of the seven training photos at their own resolution and two smaller
-  ones (:data:`SR_SCALES`); the
+* ``sr:photos`` - scikit-image's colour photographs: training patches are random crops of the
+  seven training photos at their own resolution and two smaller ones (:data:`SR_SCALES`); the
   split is by photo, ``chelsea`` and ``rocket`` are
   held out whole (the same photos edges2photos and gray2color hold out).
 * ``sr:folder:PATH`` - any folder of images: a fixed fifth of the files (by sorted name, at least
@@ -30,7 +29,6 @@ from .images import check_resolution
 from .translation import HELD_OUT_PHOTOS, TRAIN_PHOTOS, read_image
 
 PATCHES_PER_SCALE = 192  # random crops per training photo and zoom (sr:photos)
-SR_TRAIN_PHOTOS = TRAIN_PHOTOS  # adding scikit-learn's china / flower photos measured no better (RESULTS)
 SR_SCALES = (256, 384, 0)  # sr:photos: the short side the photos are resized to before cropping; 0: as shipped
 FOLDER_PATCHES = 4000  # random crops over a folder's training images, shared by area
 HELD_OUT_EVERY = 5  # sr:folder: every 5th file (sorted) is held out
@@ -74,24 +72,14 @@ def held_out_images(source: str) -> list[tuple[str, torch.Tensor]]:
     return out
 
 
-def _photo_path(name: str) -> str:
-    """scikit-image's data folder, or scikit-learn's sample images for ``sklearn:NAME``."""
-    import os
-
-    if name.startswith("sklearn:"):
-        import sklearn
-
-        return os.path.join(os.path.dirname(sklearn.__file__), "datasets", "images", name[len("sklearn:"):])
-    import skimage
-
-    return os.path.join(os.path.dirname(skimage.__file__), "data", name)
-
-
 def _photo_native(name: str, short_side: int = 0) -> torch.Tensor:
     """A bundled photo as RGB [3, H, W] in [0, 1], at its own size or resized (Lanczos) to ``short_side``."""
+    import os
+
+    import skimage
     from PIL import Image
 
-    with Image.open(_photo_path(name)) as img:
+    with Image.open(os.path.join(os.path.dirname(skimage.__file__), "data", name)) as img:
         img = img.convert("RGB")
         if short_side:
             f = short_side / min(img.size)
@@ -110,13 +98,13 @@ def superres(req: DataRequest, arg: str = "photos") -> Dataset:
     side = req.resolution
     if arg == "photos":
         if req.split == "train":
-            patches = [c for name in SR_TRAIN_PHOTOS for s in SR_SCALES
+            patches = [c for name in TRAIN_PHOTOS for s in SR_SCALES
                        for c in _crops(_photo_native(name, s and max(s, side)), side, PATCHES_PER_SCALE, rng)]
         else:  # held-out photos: a fixed grid of crops (training-time checks; evaluation uses them whole)
             patches = [img[:, t : t + side, le : le + side] for _, img in held_out_images("photos")
                        for t in range(0, img.shape[1] - side + 1, side)
                        for le in range(0, img.shape[2] - side + 1, side)]
-        sources = list(SR_TRAIN_PHOTOS if req.split == "train" else HELD_OUT_PHOTOS)
+        sources = list(TRAIN_PHOTOS if req.split == "train" else HELD_OUT_PHOTOS)
     elif arg.startswith("folder:"):
         train, held = _folder_files(arg[len("folder:"):])
         files = train if req.split == "train" else held
