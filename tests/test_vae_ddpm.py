@@ -124,7 +124,7 @@ def test_ddpm_samplers_are_reproducible_and_labelled(runs):
     assert ddpm.recipe.sampler_name == "ddpm-7"
     c = ddpm.sample(4, seed=3)
     assert torch.equal(c, ddpm.sample(4, seed=3))
-    assert torch.allclose(c, ddpm.sample(4, seed=3, batch_size=3), atol=1e-4), "image i's noise comes from z_i"
+    assert torch.allclose(c, ddpm.sample(4, seed=3, batch_size=3), atol=1e-3), "image i's noise comes from z_i"
     assert not torch.equal(c, ddpm.sample(4, seed=5))
     with pytest.raises(GanforgeError, match="expected 1 to 1000"):
         g.with_sampler("ddim", 1001)

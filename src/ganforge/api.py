@@ -77,7 +77,8 @@ class Generator:
         """``n`` samples in data space: images [n, C, H, W] in [0, 1] or points [n, D].
 
         ``seed`` makes the draw reproducible; ``labels`` (an int or [n] tensor) picks classes
-        for conditional generators, which otherwise draw classes uniformly.
+        for conditional generators, which otherwise draw classes uniformly. Text-to-image generators
+        take a prompt (or a list of prompts, each for n/k images in turn) as ``labels``.
         """
         return drawing.sample(self.recipe, self.net, self.spec, n, seed, labels, truncation, batch_size)
 

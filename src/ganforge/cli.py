@@ -88,6 +88,8 @@ def sample(
     seed: int = typer.Option(0, help="Random seed."),
     out_path: Path | None = typer.Option(None, "--out", help="FILE.png (grid), FILE.npy (float32 array) or a DIR."),
     label: int | None = typer.Option(None, help="Class to generate (conditional runs)."),
+    prompt: str | None = typer.Option(None, help="What to draw (text2image runs): 'a red circle left of a blue "
+                                                 "square'."),
     truncation: float | None = typer.Option(None, help="Truncation psi: trade variety for fidelity (in z: > 0; "
                                                         "StyleGAN2, in w: 1 none, 0 the average image)."),
     sampler: str | None = typer.Option(None, help="ddpm runs: ddim or ddpm (ancestral); default the run's (ddim)."),
@@ -100,7 +102,7 @@ def sample(
     g = _sampler(run_dir).with_sampler(sampler, steps)
     g.recipe.progress = True
     target = out_path or Path(run_dir) / "samples" / f"sample-seed{seed}.png"
-    written = write_samples(g, n, seed, target, label, truncation)
+    written = write_samples(g, n, seed, target, label, truncation, prompt)
     out.print(f"wrote {written}")
 
 

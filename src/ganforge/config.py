@@ -120,6 +120,18 @@ class TranslateConfig:
 
 
 @dataclass
+class TextConfig:
+    """Text-to-image (recipes/text2image.py): sentence and image encoders, then a text-conditioned GAN."""
+
+    pretrain: int = 1500  # steps aligning the encoders (CLIP-style) before the GAN stage (part of `steps`)
+    lr: float = 1e-3  # the encoders' learning rate in the alignment stage
+    embed_dim: int = 64  # the shared text-image embedding
+    code_dim: int = 32  # conditioning augmentation: the text code G sees
+    kl: float = 1.0  # weight of conditioning augmentation's KL term (StackGAN)
+    mismatch: float = 0.5  # share of D's negatives that are real images with another image's caption (GAN-CLS)
+
+
+@dataclass
 class SRConfig:
     """Super-resolution: SRGAN and ESRGAN (recipes/superres.py); ``resolution`` is the HR patch side."""
 
@@ -200,6 +212,7 @@ class TrainConfig:
     ada: ADAConfig = field(default_factory=ADAConfig)
     translate: TranslateConfig = field(default_factory=TranslateConfig)
     sr: SRConfig = field(default_factory=SRConfig)
+    text: TextConfig = field(default_factory=TextConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
@@ -302,6 +315,12 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "translate.jitter": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "sr.scale": (lambda v: v in (2, 4), "2 or 4"),
     "sr.pretrain": (lambda v: v >= 0, "an integer >= 0 (0: no PSNR-oriented stage)"),
+    "text.pretrain": (lambda v: v >= 0, "an integer >= 0 (0: no alignment stage; encoders stay random)"),
+    "text.lr": (lambda v: v > 0, "a number > 0"),
+    "text.embed_dim": (lambda v: v >= 8, "an integer >= 8"),
+    "text.code_dim": (lambda v: v >= 1, "an integer >= 1"),
+    "text.kl": (lambda v: v >= 0, "a number >= 0"),
+    "text.mismatch": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "sr.pixel": (lambda v: v in ("l1", "l2"), "l1 or l2"),
     "sr.pixel_weight": (lambda v: v >= 0, "a number >= 0"),
     "sr.perceptual": (lambda v: v in ("disc", "none") or (v.startswith("vgg19:") and len(v) > 6),

@@ -14,9 +14,12 @@ from .errors import GanforgeError
 from .recipes.base import Recipe
 
 
-def labels_for(recipe: Recipe, spec: DataSpec, n: int, labels: torch.Tensor | int | None, gen: torch.Generator,
+def labels_for(recipe: Recipe, spec: DataSpec, n: int, labels: torch.Tensor | int | str | list[str] | None, gen: torch.Generator,
                device: torch.device) -> torch.Tensor | None:
-    """The labels a draw of ``n`` will use: as given, or uniform over classes; None if unconditional."""
+    """The labels a draw of ``n`` will use: as given, or uniform over classes; None if unconditional.
+    For text-to-image they are token ids, from prompts (see ``TextToImage.prompt_tokens``)."""
+    if recipe.texts:
+        return recipe.prompt_tokens(n, labels, gen, device)
     if not recipe.conditional:
         if labels is not None:
             raise GanforgeError(f"this {recipe.cfg.recipe} generator is unconditional; --label is not allowed")

@@ -19,18 +19,26 @@ def save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | None = None,
-                  truncation: float | None = None) -> Path:
+                  truncation: float | None = None, prompt: str | None = None) -> Path:
     """Sample ``n`` and write them to ``target`` by its form; returns what was written.
 
     ``.npy``: float32 in data space (images [N, C, H, W] in [0, 1], points [N, D]); for a
     conditional generator the labels go beside it as ``<name>.labels.npy``.
     ``.png``: a grid (a scatter plot for points). Anything else: a directory, one PNG each.
+    ``prompt``: what a text-to-image generator draws (its images carry it in their metadata).
     """
     target = Path(target).expanduser()
     suffix = target.suffix.lower()
     if suffix not in (".png", ".npy", ""):
         raise GanforgeError(f"--out {str(target)!r}: expected FILE.png, FILE.npy or a directory")
-    x, labels = g.draw(n, seed, label, truncation)
+    if (prompt is not None) != g.recipe.texts:
+        raise GanforgeError(f"--prompt is for text2image runs; this is a {g.recipe.cfg.recipe} run" if prompt is not None
+                            else "this text2image run draws captions: give --prompt \"a red circle left of a blue "
+                                 "square\"")
+    x, labels = g.draw(n, seed, label if prompt is None else prompt, truncation)
+    if prompt is not None:
+        labels, label = None, None
+    extra = {"prompt": prompt} if prompt is not None else {}
     if suffix == ".npy":
         save_npy(target, x.numpy().astype(np.float32))
         if labels is not None:
@@ -42,7 +50,7 @@ def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | No
         if g.spec.kind == "points":
             save_points_plot(x, x[:0], target, f"{n} samples")
         else:
-            save_image_grid(x, target, info=info_of(g, seed=seed, n=n, label=label, truncation=truncation))
+            save_image_grid(x, target, info=info_of(g, seed=seed, n=n, label=label, truncation=truncation, **extra))
         return target
     if g.spec.kind == "points":
         raise GanforgeError("a directory of PNGs needs image samples; write 2D points to FILE.npy or FILE.png")
@@ -50,7 +58,7 @@ def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | No
     for i, img in enumerate(x):
         name = f"{i:05d}.png" if labels is None else f"{i:05d}-class{int(labels[i])}.png"
         save_png(img, target / name, info_of(g, seed=seed, index=i, label=None if labels is None else int(labels[i]),
-                                             truncation=truncation))
+                                             truncation=truncation, **extra))
     return target
 
 

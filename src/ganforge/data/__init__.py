@@ -1,5 +1,5 @@
 """Datasets by name: ``load_dataset("digits")``, ``DATASETS.list()``."""
-from . import digits, faces, folder, stacked_digits, superres, torchvision_sets, toy2d, translation  # noqa: F401, I001
+from . import digits, faces, folder, shapes, stacked_digits, superres, torchvision_sets, toy2d, translation  # noqa: F401, I001
 from .base import (
                    DATASETS,
                    DataRequest,

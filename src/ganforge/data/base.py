@@ -23,6 +23,8 @@ class Dataset:
     ``x_b``: for image-to-image translation, the second domain's images ``[M, C', H, W]``: the
     partners of ``x`` when ``paired`` (then M = N), else an unaligned set; ``y_b`` its labels (for
     evaluation only: translation never trains on labels).
+    ``captions``: for text-to-image, one or more captions per image (``info["vocab"]`` may list
+    words beyond them, such as every word a caption grammar can write).
     """
 
     name: str
@@ -34,8 +36,11 @@ class Dataset:
     x_b: torch.Tensor | None = None
     y_b: torch.Tensor | None = None
     paired: bool = False
+    captions: list[list[str]] | None = None
 
     def __post_init__(self) -> None:
+        if self.captions is not None and len(self.captions) != len(self.x):
+            raise ValueError("captions and images differ in length")
         if self.y is not None and len(self.y) != len(self.x):
             raise ValueError("labels and samples differ in length")
         if self.paired and (self.x_b is None or len(self.x_b) != len(self.x)):
@@ -60,8 +65,14 @@ class Dataset:
 
     def spec(self) -> DataSpec:
         shape_b = tuple(self.x_b.shape[1:]) if self.x_b is not None else None
+        vocab, prompts = [], []
+        if self.captions is not None:
+            from ..text import words
+
+            vocab = sorted({w for cs in self.captions for c in cs for w in words(c)} | set(self.info.get("vocab", [])))
+            prompts = [cs[0] for cs in self.captions[:PROMPTS]]
         return DataSpec(self.name, self.kind, self.shape, list(self.class_names), shape_b, self.paired,
-                        bool(self.info.get("patches")))
+                        bool(self.info.get("patches")), vocab, prompts)
 
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
         """Data space -> the space networks see (images to [-1, 1], points unchanged)."""
@@ -79,10 +90,14 @@ class Dataset:
     def subset(self, index: torch.Tensor) -> Dataset:
         """The samples at ``index`` (with their partners when paired; an unpaired domain B stays whole)."""
         pick = (lambda t: None if t is None else t[index]) if self.paired else (lambda t: t)
+        captions = None if self.captions is None else [self.captions[i] for i in index.tolist()]
         return Dataset(
             self.name, self.x[index], None if self.y is None else self.y[index],
-            self.kind, list(self.class_names), dict(self.info), pick(self.x_b), pick(self.y_b), self.paired,
+            self.kind, list(self.class_names), dict(self.info), pick(self.x_b), pick(self.y_b), self.paired, captions,
         )
+
+
+PROMPTS = 64  # example captions a captioned data spec keeps (random prompts; the first 8 make training grids)
 
 
 @dataclass
@@ -97,6 +112,12 @@ class DataSpec:
     shape_b: tuple[int, ...] | None = None  # translation data: one image of domain B (x is domain A)
     paired: bool = False
     patches: bool = False  # trained on crops of larger photos: translate big images in tiles at their scale
+    vocab: list[str] = field(default_factory=list)  # captioned data: the words prompts may use
+    prompts: list[str] = field(default_factory=list)  # captioned data: example captions (training grids, demo)
+
+    @property
+    def captioned(self) -> bool:
+        return bool(self.vocab)
 
     @property
     def translation(self) -> bool:
@@ -169,7 +190,7 @@ def load_training_set(spec: str, request: DataRequest, fraction: float = 1.0, se
     """What a run trains on and (with ``held_out``) real images it never sees, or None when there are none.
 
     The training set is the ``train`` split, or a stratified random ``fraction`` of it (the rest
-    is then held out); otherwise the ``test`` split is held out, except for ``folder:`` data,
+    is then held out); otherwise the ``test`` split is held out, except for ``folder:`` and ``captions:`` data,
     whose test split is part of its training set.
     """
     data = load_dataset(spec, DataRequest(request.resolution, request.channels, request.root, "train",
@@ -177,7 +198,7 @@ def load_training_set(spec: str, request: DataRequest, fraction: float = 1.0, se
     if fraction < 1:
         train, rest = data.split(fraction, seed=seed)
         return train, rest if held_out else None
-    if not held_out or data.name.startswith("folder:"):
+    if not held_out or data.name.startswith(("folder:", "captions:")):
         return data, None
     return data, load_dataset(spec, DataRequest(request.resolution, request.channels, request.root, "test",
                                                 request.seed))

@@ -255,8 +255,37 @@ def folder(req: DataRequest, arg: str = "") -> Dataset:
     channels = req.channels or (3 if any(x.shape[0] == 3 for _, x in good) else 1)
     x = torch.stack([set_channels(img.unsqueeze(0), channels)[0] for _, img in good])  # [N, C, R, R]
     y, class_names = first_level_labels(root, [p for p, _ in good])
+    files = [str(p) for p, _ in good]
     if req.split not in ("train", "all"):
         idx = take_split(len(x), req.split, labels=y, seed=0)  # raises DataError on unknown splits
-        x, y = x[idx], None if y is None else y[idx]
-    info = {"path": str(root), "skipped": len(bad)}
+        x, y, files = x[idx], None if y is None else y[idx], [files[i] for i in idx.tolist()]
+    info = {"path": str(root), "skipped": len(bad), "files": files}
     return Dataset(f"folder:{arg}", x.contiguous(), y, "image", class_names, info)
+
+
+MAX_CAPTION_BYTES = 64 * 1024
+
+
+@DATASETS.register("captions")
+def captions(req: DataRequest, arg: str = "") -> Dataset:
+    """captions:PATH, a folder of images (as folder:PATH) each with a NAME.txt beside it: one caption per line."""
+    data = folder(req, arg)
+    texts, missing = [], []
+    for path in map(Path, data.info.pop("files")):
+        side = path.with_suffix(".txt")
+        lines = []
+        if side.is_file() and side.stat().st_size <= MAX_CAPTION_BYTES:
+            try:
+                lines = [ln.strip() for ln in side.read_text().splitlines() if any(ch.isalpha() for ch in ln)]
+            except UnicodeDecodeError:
+                lines = []
+        if not lines:
+            missing.append(path)
+        texts.append(lines)
+    if missing:
+        root = Path(data.info["path"])
+        names = ", ".join(str(p.relative_to(root)) for p in missing[:WARN_NAMES])
+        more = f" and {len(missing) - WARN_NAMES} more" if len(missing) > WARN_NAMES else ""
+        raise DataError(f"{len(missing)} image(s) in {root} have no captions: {names}{more}; each image needs a "
+                        "text file of the same name (a.png: a.txt, UTF-8, one caption per line, under 64 KiB)")
+    return Dataset(f"captions:{arg}", data.x, None, "image", [], data.info, captions=texts)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..config import POINT_DATASETS, default_recipe
-from . import conditional, dcgan, ddpm, stylegan2, superres, translation, vae, vanilla  # noqa: F401  (register)
+from . import conditional, dcgan, ddpm, stylegan2, superres, text2image, translation, vae, vanilla  # noqa: F401  (register)
 from .base import RECIPES, Phase, Recipe, StepContext, lr_factor, truncated_normal
 
 

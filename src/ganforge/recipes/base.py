@@ -100,6 +100,7 @@ class Recipe:
     has_styles: ClassVar[bool] = False  # an intermediate latent w and per-layer styles (StyleGAN2)
     translates: ClassVar[bool] = False  # maps images of one domain to another (recipes/translation.py)
     upscales: ClassVar[bool] = False  # maps low-resolution images to high-resolution ones (recipes/superres.py)
+    texts: ClassVar[bool] = False  # draws pictures of captions: "labels" are token ids (recipes/text2image.py)
 
     def __post_init__(self) -> None:
         """Subclasses build their networks here."""

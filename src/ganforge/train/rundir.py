@@ -56,7 +56,9 @@ def write_run_files(run_dir: Path, cfg: TrainConfig, spec: DataSpec, extra: dict
                                     "shape": list(spec.shape), "class_names": spec.class_names,
                                     **({"shape_b": list(spec.shape_b), "paired": spec.paired, "patches": spec.patches}
                                        if spec.translation
-                                       else {})}, **extra})
+                                       else {}),
+                                    **({"vocab": spec.vocab, "prompts": spec.prompts} if spec.captioned else {})},
+                                    **extra})
 
 
 def _read_meta(path: Path) -> str:
@@ -80,7 +82,8 @@ def read_run(run_dir: str | Path) -> tuple[Path, TrainConfig, DataSpec]:
         spec = DataSpec(str(d["name"]), str(d["kind"]), tuple(int(s) for s in d["shape"]),
                         [str(c) for c in d["class_names"]],
                         tuple(int(s) for s in d["shape_b"]) if d.get("shape_b") else None, bool(d.get("paired")),
-                        bool(d.get("patches")))
+                        bool(d.get("patches")), [str(w) for w in d.get("vocab", [])],
+                        [str(p) for p in d.get("prompts", [])])
     except (ValueError, KeyError, TypeError, AttributeError):
         raise GanforgeError(f"{run_dir / RUN_FILE} is damaged or not a ganforge run file") from None
     if fmt > RUN_FORMAT:

@@ -24,6 +24,7 @@ from ..console import info, warn
 from ..data import DataRequest, Dataset, InfiniteSampler, load_training_set
 from ..errors import ConfigError, GanforgeError, TrainingDiverged
 from ..recipes import Recipe, StepContext, build_recipe, lr_factor
+from ..text import Vocabulary, caption_tokens
 from . import checkpoint as ck
 from .distributed import DistInfo, average_gradients, broadcast_module, init_distributed, shutdown
 from .ema import EMA
@@ -102,6 +103,8 @@ class Trainer:
         if cfg.channels_last and self.x.dim() == 4:
             self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.y = None if self.data.y is None else self.data.y.to(self.device)
+        if self.data.captions is not None:  # captioned data: a batch's "labels" are its captions' token ids
+            self.y = caption_tokens(self.data.captions, Vocabulary(self.data.spec().vocab)).to(self.device)
         # one global batch order and one noise stream on every rank; each rank takes its slice
         self.sampler = InfiniteSampler(len(self.data), cfg.batch_size, seed=cfg.seed * 1000)
         # translation: domain B, read at the same indices when paired, from a sampler of its own otherwise
@@ -522,8 +525,18 @@ class Trainer:
         held_out = None
         if "memorization" in names:
             held_out = load_training_set(self.cfg.data, self._data_request(), self.cfg.data_fraction, self.cfg.seed)[1]
-        result = evaluate_samples(fake, self.data, names, seed=self.cfg.seed, requested_labels=labels,
+        result = evaluate_samples(fake, self.data, names, seed=self.cfg.seed,
+                                  requested_labels=None if self.recipe.texts else labels,
                                   precomputed=precomputed, train_set=self.data, held_out=held_out)
+        if self.recipe.texts:  # does the picture show what the caption says (seen and held-out captions)
+            from ..metrics.text2image import text_metrics
+
+            if held_out is None:
+                held_out = load_training_set(self.cfg.data, self._data_request(), self.cfg.data_fraction,
+                                             self.cfg.seed)[1]
+            result.update(text_metrics(self.recipe, G.eval(), {"seen": self.data, "held_out": held_out},
+                                       min(n, 500), self.cfg.seed))
+            G.train(was_training)
         self.logger.log(self.state.step, {f"Metrics/{k}": float(v) for k, v in result.items()
                                           if isinstance(v, (int, float))})
         return result

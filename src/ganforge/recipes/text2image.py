@@ -1,0 +1,157 @@
+"""Text-to-image: a GAN that draws what a caption says (GAN-INT-CLS, Reed et al. 2016; StackGAN's
+conditioning augmentation, Zhang et al. 2017), on captioned data (``shapes``, ``captions:DIR``).
+
+Two stages in one run of ``steps``:
+
+1. ``align`` (the first ``text.pretrain`` steps): the sentence encoder and an image encoder learn a
+   shared space CLIP-style (symmetric InfoNCE over the batch). Afterwards both are frozen.
+2. ``D`` / ``G``: the adversarial game conditioned on the frozen sentence embedding. The
+   discriminator is matching-aware: besides generated pictures, real pictures shown with another
+   image's caption are negatives (a ``text.mismatch`` share of its fake term), so it must check
+   that picture and caption agree, not only that the picture looks real. G's loss adds the KL term
+   of conditioning augmentation.
+
+"Labels" in the sampling API are token ids ``[N, L]``; :meth:`prompt_tokens` makes them from
+prompts (``ganforge sample RUN --prompt "..."``), refusing unknown words.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn as nn
+
+from ..errors import ConfigError, GanforgeError
+from ..losses import r1_penalty
+from ..models.text2image import TextDiscriminator, TextToImageGenerator, contrastive_loss
+from ..text import Vocabulary
+from .base import RECIPES, Phase, Stats, StepContext, Tensor, truncated_normal
+from .gan import GANRecipe
+
+GRID_PROMPTS = 8
+
+
+@RECIPES.register("text2image")
+class TextToImage(GANRecipe):
+    texts: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if not self.data.captioned:
+            raise ConfigError(f"recipe text2image needs captioned data; {self.data.name!r} has no captions "
+                              "(use shapes, or captions:DIR for a folder of images with captions)")
+        cfg = self.cfg
+        if cfg.augment:
+            raise ConfigError(f"augment={cfg.augment!r} is not allowed with text2image: flips and shifts change "
+                              "what a caption says (left of, above); set augment to ''")
+        if cfg.reg.n_critic != 1 or cfg.reg.gp or cfg.reg.r2 or cfg.reg.lazy_every > 1 or cfg.reg.pack > 1 or \
+                cfg.reg.unroll or cfg.reg.info or cfg.net.z_discrete:
+            raise ConfigError("text2image takes reg.r1 among the regularizers; n_critic, gp, r2, lazy_every, pack, "
+                              "unroll, info and net.z_discrete are for the image-only recipes")
+        if self.data.kind != "image":
+            raise ConfigError("text2image draws images; the data must be images with captions")
+        self.vocab = Vocabulary(self.data.vocab)
+        super().__post_init__()
+        if self.loss.g_uses_real:
+            raise ConfigError(f"loss={cfg.loss} (relativistic) is not supported by text2image; use "
+                              "non_saturating, hinge, lsgan or wgan")
+        self._examples = self.vocab.encode(self.data.prompts)  # prompts when none are given: the data's captions
+        self._grid = self._examples[:GRID_PROMPTS]  # training grids: one column per caption
+
+    def build_nets(self) -> dict[str, nn.Module]:
+        c, r, _ = self.data.shape
+        n, t = self.cfg.net, self.cfg.text
+        G = TextToImageGenerator(len(self.vocab), r, c, n.z_dim, t.embed_dim, t.code_dim, n.width, n.max_channels,
+                                 n.upsample)
+        return {"G": G, "D": TextDiscriminator(r, c, t.embed_dim, n.width, n.max_channels)}
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        o, t, G = self.cfg.optim, self.cfg.text, self.nets["G"]
+        self.optimizers = {
+            "G": torch.optim.Adam([{"params": G.encoder_parameters(), "lr": t.lr, "betas": (0.9, 0.999)},
+                                   {"params": G.generator_parameters(), "lr": o.lr_g, "betas": (o.beta1, o.beta2)}],
+                                  foreach=True),
+            "D": torch.optim.Adam(self.nets["D"].parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2), foreach=True),
+        }
+        return self.optimizers
+
+    def phases(self) -> list[Phase]:
+        k = self.cfg.text.pretrain
+
+        def gan(step: int) -> bool:
+            return step >= k
+
+        return [Phase("align", self.align_step, updates="G", active=lambda step: step < k),
+                Phase("D", self.d_step, updates="D", grads=("D", "G"), active=gan),
+                Phase("G", self.g_step, updates="G", active=gan)]
+
+    # ------------------------------------------------------------------ captions
+    def pick_captions(self, ctx: StepContext, tokens: Tensor) -> Tensor:
+        """One of each image's captions ``[N, K, L]`` -> ``[N, L]``, drawn afresh every step."""
+        k = ctx.local(torch.randint(tokens.shape[1], (len(tokens) * ctx.world_size,), generator=ctx.gen,
+                                    device=ctx.gen.device))
+        return tokens[torch.arange(len(tokens), device=tokens.device), k]
+
+    def prompt_tokens(self, n: int, prompts: str | list[str] | Tensor | None, gen: torch.Generator | None,
+                      device: torch.device) -> Tensor:
+        """Token ids ``[n, L]``: of one prompt for all n, of k prompts in turn (each for n/k images in a row),
+        given ids as they are, or the data's example captions at random when None."""
+        if torch.is_tensor(prompts):
+            if prompts.dim() != 2 or len(prompts) != n:
+                raise GanforgeError(f"token ids of shape {tuple(prompts.shape)} are not allowed; expected [{n}, L]")
+            return prompts.to(device).long()
+        if isinstance(prompts, int):
+            raise GanforgeError("this text2image generator draws captions: give --prompt \"...\", not --label")
+        if prompts is None:
+            pick = torch.randint(len(self._examples), (n,), generator=gen, device=gen.device if gen else "cpu")
+            return self._examples.to(device)[pick.to(device)]
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        tokens = self.vocab.encode(prompts).to(device)
+        per = -(-n // len(prompts))
+        return tokens.repeat_interleave(per, 0)[:n]
+
+    # ------------------------------------------------------------------ sampling
+    def latent(self, n: int, gen: torch.Generator | None, device: torch.device,
+               truncation: float | None = None) -> Tensor:
+        return truncated_normal((n, self.cfg.net.z_dim), truncation, gen, device)
+
+    def generate(self, G: nn.Module, z: Tensor, labels: Tensor | None = None,
+                 truncation: float | None = None) -> Tensor:
+        if labels is None:  # the training grid: the data's example captions, in turn
+            labels = self._grid.to(z.device).repeat(-(-len(z) // len(self._grid)), 1)[: len(z)]
+        return G(z, labels)
+
+    # ------------------------------------------------------------------ phases
+    def align_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
+        G = self.nets["G"]
+        real, tokens = ctx.real()
+        loss, acc = contrastive_loss(G.image(real), G.text(self.pick_captions(ctx, tokens)), G.logit_scale)
+        return loss, {"Loss/align": loss.detach(), "align/accuracy": acc.detach()}
+
+    def d_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
+        G, D, t = self.nets["G"], self.nets["D"], self.cfg.text
+        real, tokens = ctx.real()
+        with torch.no_grad():
+            e = G.text(self.pick_captions(ctx, tokens))  # frozen after the alignment stage
+        noise = ctx.local(ctx.noise((len(real) * ctx.world_size, G.code_dim)))
+        code, mu, logvar = G.code(e, noise)
+        fake = G.synthesize(self.train_latent(ctx, len(real)), code)
+        ctx.cache.update(fake=fake, e=e, mu=mu, logvar=logvar)
+        real_logits, fake_logits = D(real, e), D(fake.detach(), e)
+        wrong_logits = D(real, e.roll(1, 0))  # each real picture with its neighbour's caption
+        loss = (1 - t.mismatch) * self.loss.d(real_logits, fake_logits) + t.mismatch * self.loss.d(real_logits,
+                                                                                                    wrong_logits)
+        b = self.loss.boundary
+        stats = {"Loss/D": loss.detach(), "D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean(),
+                 "D/mismatched": wrong_logits.detach().mean(),
+                 "D/accuracy": 0.5 * ((real_logits > b).float().mean() + (fake_logits < b).float().mean()).detach()}
+        if self.cfg.reg.r1:
+            r1 = r1_penalty(lambda x: D(x, e), real)
+            loss = loss + self.cfg.reg.r1 / 2 * r1
+            stats["Loss/D/r1"] = r1.detach()
+        return loss, stats
+
+    def g_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
+        fake, e, mu, logvar = (ctx.cache.pop(k) for k in ("fake", "e", "mu", "logvar"))
+        adv = self.loss.g(self.nets["D"](fake, e))
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+        return adv + self.cfg.text.kl * kl, {"Loss/G": adv.detach(), "Loss/G/kl": kl.detach()}

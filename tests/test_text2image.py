@@ -1,0 +1,148 @@
+"""Text-to-image: the shapes data and its parser, the vocabulary, the encoders' loss, training, sampling by prompt."""
+import json
+
+import pytest
+import torch
+from PIL import Image
+from test_vae_ddpm import _same_training
+
+import ganforge
+from ganforge.cli import main
+from ganforge.data import load_dataset
+from ganforge.data.base import DataRequest
+from ganforge.data.shapes import HELD_OUT, Scene, Thing, make_scenes, render
+from ganforge.errors import GanforgeError
+from ganforge.metrics.scenes import check, parse, scene_accuracy
+from ganforge.text import Vocabulary, caption_tokens
+
+TINY_T2I = {"recipe": "text2image", "data": "shapes:256", "resolution": 32, "batch_size": 8, "net.width": 8,
+            "net.z_dim": 8, "text.embed_dim": 16, "steps": 8, "text.pretrain": 2, "log_every": 2, "sample_every": 4,
+            "checkpoint_every": 4, "eval.final_n": 120}
+
+
+@pytest.fixture(scope="module")
+def t2i_run(tmp_path_factory):
+    return ganforge.train(dict(TINY_T2I, out=str(tmp_path_factory.mktemp("t2i") / "run")), progress=False)
+
+
+def _pairs(meanings):
+    return {(t["color"], t["shape"]) for ms in meanings for m in ms for t in m["things"]}
+
+
+def test_shapes_splits_hold_out_whole_colour_shape_pairs():
+    train = load_dataset("shapes:300", DataRequest(resolution=32))
+    test = load_dataset("shapes:300", DataRequest(resolution=32, split="test"))
+    assert train.x.shape == (300, 3, 32, 32) and 0 <= train.x.min() and train.x.max() <= 1
+    assert all(len(cs) == 5 for cs in train.captions)
+    assert not _pairs(train.info["meanings"]) & HELD_OUT, "training never shows a held-out pair"
+    assert all(_pairs([ms]) & HELD_OUT for ms in test.info["meanings"]), "every test scene has one"
+    assert set(train.spec().vocab) >= {"green", "triangle", "left", "under"}
+    with pytest.raises(GanforgeError, match="32 or 64"):
+        load_dataset("shapes:10", DataRequest(resolution=16))
+
+
+@pytest.mark.parametrize("res", [32, 64])
+def test_the_parser_reads_back_every_rendered_scene(res):
+    x, _, meanings = make_scenes(300, res, seed=3, held_out=None)
+    acc = scene_accuracy(x, [m[0] for m in meanings])
+    assert acc["all"] == 1.0, acc
+    blank = torch.zeros_like(x[:4])
+    assert scene_accuracy(blank, [m[0] for m in meanings[:4]])["all"] == 0.0
+
+
+def test_parser_geometry_and_relations_on_a_known_scene():
+    import random
+
+    scene = Scene((Thing("red", "triangle", "big"), Thing("blue", "square", "small")), "left")
+    img = torch.from_numpy(render(scene, 32, random.Random(0)).copy()).permute(2, 0, 1).float() / 255
+    things = {t["color"]: t for t in parse(img)}
+    assert things["red"]["shape"] == "triangle" and things["red"]["size"] == "big"
+    assert things["blue"]["shape"] == "square" and things["blue"]["size"] == "small"
+    says = {"things": [{"color": "red", "shape": "triangle", "size": None},
+                       {"color": "blue", "shape": "square", "size": "small"}], "relation": "left"}
+    assert check(list(things.values()), says)["all"]
+    wrong = dict(says, relation="right")
+    assert check(list(things.values()), wrong) == {"count": True, "color": True, "shape": True, "size": True,
+                                                   "relation": False, "all": False}
+
+
+def test_vocabulary_tokens_and_unknown_words():
+    v = Vocabulary(["a", "red", "green", "circle", "left", "of"])
+    t = v.encode(["a red circle", "A green circle, left of a red circle"], length=10)
+    assert t.shape == (2, 10) and (t[0, 3:] == 0).all() and v.decode(t[1]) == "a green circle left of a red circle"
+    with pytest.raises(GanforgeError, match="unknown word 'gren'.*closest words: green"):
+        v.ids("a gren circle")
+    with pytest.raises(GanforgeError, match="no words"):
+        v.ids("  ,, ")
+    tok = caption_tokens([["a red circle"], ["a green circle", "a red circle left of a green circle"]], v)
+    assert tok.shape == (2, 2, 8) and torch.equal(tok[0, 0], tok[0, 1]), "fewer captions repeat in turn"
+
+
+def test_contrastive_loss_matches_the_clip_formula():
+    import torch.nn.functional as F
+
+    from ganforge.models.text2image import contrastive_loss
+
+    torch.manual_seed(0)
+    a, b = F.normalize(torch.randn(6, 4), dim=1), F.normalize(torch.randn(6, 4), dim=1)
+    scale = torch.tensor(2.0)
+    logits = torch.exp(scale) * a @ b.t()
+    ref = 0.5 * (F.cross_entropy(logits, torch.arange(6)) + F.cross_entropy(logits.t(), torch.arange(6)))
+    loss, _ = contrastive_loss(a, b, scale)
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    assert contrastive_loss(a, a, torch.tensor(4.0))[1] == 1.0, "identical pairs retrieve each other"
+
+
+def test_the_discriminator_sees_real_images_with_wrong_captions(t2i_run):
+    rows = [json.loads(line) for line in (t2i_run / "metrics.jsonl").read_text().splitlines()]
+    align = [r for r in rows if "Loss/align" in r]
+    gan = [r for r in rows if "Loss/D" in r]
+    assert align and gan and all("D/mismatched" in r and "Loss/G/kl" in r for r in gan)
+    assert align[0]["step"] <= TINY_T2I["text.pretrain"] < gan[0]["step"]
+    final = json.loads((t2i_run / "final_metrics.json").read_text())
+    for k in ("seen/scene_all", "held_out/scene_all", "seen/r_precision", "seen/r_precision_real",
+              "held_out/fd_encoder"):
+        assert k in final and final[k] == final[k], k
+
+
+def test_text2image_resumes_exactly(tmp_path):
+    _same_training(dict(TINY_T2I, **{"eval.final_n": 0}), tmp_path)
+
+
+def test_sample_by_prompt_and_clear_refusals(t2i_run, tmp_path, capsys):
+    out = tmp_path / "x.png"
+    assert main(["sample", str(t2i_run), "--prompt", "a red circle left of a blue square", "--n", "4",
+                 "--out", str(out)]) == 0
+    assert Image.open(out).text["ganforge:prompt"] == "a red circle left of a blue square"
+    g = ganforge.load(t2i_run)
+    a = g.sample(3, seed=1, labels="a big green triangle")
+    assert a.shape == (3, 3, 32, 32) and torch.equal(a, g.sample(3, seed=1, labels="a big green triangle"))
+    assert not torch.equal(a, g.sample(3, seed=1, labels="a small red box"))
+    both = g.sample(4, seed=1, labels=["a big green triangle", "a small red box"])
+    assert torch.allclose(both[:2], g.sample(4, seed=1, labels="a big green triangle")[:2], atol=1e-5)
+    capsys.readouterr()
+    assert main(["sample", str(t2i_run), "--prompt", "a purple circle", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown word 'purple'" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["sample", str(t2i_run), "--label", "2", "--out", str(out)]) == 2
+    assert "--prompt" in capsys.readouterr().err
+
+
+def test_captions_folder_and_images_without_captions(tmp_path):
+    import numpy as np
+
+    x, captions, _ = make_scenes(12, 32, seed=0, held_out=None)
+    for i, (img, cs) in enumerate(zip(x, captions)):
+        Image.fromarray((img.permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(tmp_path / f"{i}.png")
+        (tmp_path / f"{i}.txt").write_text("\n".join(cs[: 1 + i % 3]) + "\n")
+    data = load_dataset(f"captions:{tmp_path}", DataRequest(resolution=32))
+    assert len(data) == 12 and sorted(len(c) for c in data.captions) == sorted(1 + i % 3 for i in range(12))
+    assert data.spec().captioned and {"a", "big"} <= set(data.spec().vocab)
+    (tmp_path / "3.txt").unlink()
+    with pytest.raises(GanforgeError, match=r"1 image\(s\) in .* have no captions: 3.png"):
+        load_dataset(f"captions:{tmp_path}", DataRequest(resolution=32))
+
+
+def test_text2image_refuses_data_without_captions(tmp_path):
+    with pytest.raises(GanforgeError, match="needs captioned data"):
+        ganforge.train(dict(TINY_T2I, data="digits", resolution=8, out=str(tmp_path / "r")), progress=False)
