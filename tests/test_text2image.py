@@ -120,6 +120,13 @@ def test_sample_by_prompt_and_clear_refusals(t2i_run, tmp_path, capsys):
     assert not torch.equal(a, g.sample(3, seed=1, labels="a small red box"))
     both = g.sample(4, seed=1, labels=["a big green triangle", "a small red box"])
     assert torch.allclose(both[:2], g.sample(4, seed=1, labels="a big green triangle")[:2], atol=1e-5)
+    walk = g.text_walk(["a big green triangle", "a small red box", "a blue circle"], frames=4, seed=1)
+    assert walk.shape == (9, 3, 32, 32)
+    assert torch.allclose(walk[0], a[0], atol=1e-3) and torch.allclose(walk[4], g.sample(1, seed=1,
+                                                                                          labels="a small red box")[0],
+                                                                        atol=1e-3), "the walk passes through each prompt"
+    assert main(["interpolate", str(t2i_run), "--prompts", "a red circle|a blue square", "--frames", "3",
+                 "--out", str(tmp_path / "walk.png")]) == 0
     capsys.readouterr()
     assert main(["sample", str(t2i_run), "--prompt", "a purple circle", "--out", str(out)]) == 2
     err = capsys.readouterr().err

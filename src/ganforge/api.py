@@ -106,6 +106,12 @@ class Generator:
         """A latent walk through ``seeds``: ``[(len(seeds) - 1) * frames + 1, C, H, W]`` in [0, 1]."""
         return control.interpolate(self.recipe, self.net, self.spec, seeds, frames, truncation, label)
 
+    def text_walk(self, prompts: list[str], frames: int = 16, seed: int = 0,
+                  truncation: float | None = None) -> torch.Tensor:
+        """Text2image runs: a walk between prompts' sentence embeddings at one latent,
+        ``[(len(prompts) - 1) * frames + 1, C, H, W]`` in [0, 1]."""
+        return control.text_walk(self.recipe, self.net, self.spec, prompts, frames, seed, truncation)
+
     def labels_for(self, n: int, labels: torch.Tensor | int | None, gen: torch.Generator) -> torch.Tensor | None:
         """The labels a draw of ``n`` will use: as given, or uniform over classes; None if unconditional."""
         return drawing.labels_for(self.recipe, self.spec, n, labels, gen, self.device)

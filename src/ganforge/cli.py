@@ -128,17 +128,23 @@ def mix(
 @app.command()
 def interpolate(
     run_dir: Path = typer.Argument(..., help="A run directory."),
-    seeds: str = typer.Option(..., help="Seeds to walk through in order: 1,2,3."),
+    seeds: str | None = typer.Option(None, help="Seeds to walk through in order: 1,2,3 (text2image: the latent, "
+                                                "default 0)."),
     frames: int = typer.Option(16, help="Frames per segment between two seeds."),
     out_path: Path = typer.Option(..., "--out", help="walk.gif, walk.mp4, walk.npy (float32) or walk.png (strip)."),
     truncation: float | None = typer.Option(None, help="Truncation psi."),
     label: int | None = typer.Option(None, help="Class along the walk (conditional runs; default the first seed's)."),
+    prompts: str | None = typer.Option(None, help="text2image runs: prompts to walk between, 'A|B|C'."),
 ) -> None:
-    """A latent walk between seeds (in w for StyleGAN2, spherical in z otherwise)."""
+    """A latent walk between seeds (in w for StyleGAN2, spherical in z otherwise), or between prompts."""
     from .control import parse_seeds
     from .sampling import write_walk
 
-    out.print(f"wrote {write_walk(_sampler(run_dir), parse_seeds(seeds), frames, out_path, truncation, label)}")
+    if seeds is None and prompts is None:
+        raise GanforgeError("interpolate needs --seeds 1,2,3 (or --prompts 'A|B' for text2image runs)")
+    walk = None if prompts is None else [p.strip() for p in prompts.split("|")]
+    chosen = parse_seeds(seeds, "--seeds") if seeds is not None else []
+    out.print(f"wrote {write_walk(_sampler(run_dir), chosen, frames, out_path, truncation, label, walk)}")
 
 
 @app.command()

@@ -97,6 +97,25 @@ def style_mix(recipe: Recipe, G: nn.Module, spec: DataSpec, row_seeds: list[int]
     return torch.stack(out)
 
 
+@torch.no_grad()
+def text_walk(recipe: Recipe, G: nn.Module, spec: DataSpec, prompts: list[str], frames: int, seed: int = 0,
+              truncation: float | None = None) -> Tensor:
+    """A walk between the sentence embeddings of ``prompts`` (spherical: they are unit vectors) at one latent,
+    the first of ``seed``: data space ``[(len(prompts) - 1) * frames + 1, C, H, W]`` (text2image runs)."""
+    if not recipe.texts:
+        raise GanforgeError(f"--prompts is for text2image runs; this is a {recipe.cfg.recipe} run")
+    if len(prompts) < 2:
+        raise GanforgeError(f"--prompts needs at least two prompts to walk between, separated by '|'; got {prompts}")
+    if frames < 1:
+        raise GanforgeError(f"--frames {frames} is not allowed; expected an integer >= 1")
+    device = next(G.parameters()).device
+    e = G.text(recipe.prompt_tokens(len(prompts), prompts, None, device))  # [P, D]
+    t = torch.arange(frames, device=device, dtype=torch.float32) / frames
+    path = torch.cat([slerp(e[i], e[i + 1], t) for i in range(len(prompts) - 1)] + [e[-1:]])
+    z = recipe.latent(1, torch.Generator(device).manual_seed(seed), device, truncation).expand(len(path), -1)
+    return spec.from_model(G.synthesize(z, G.code(path)[0]).float()).cpu()
+
+
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     """Spherical interpolation between rows of ``a`` and ``b`` ([D]) at fractions ``t`` ([F]) -> [F, D]."""
     na, nb = a.norm(), b.norm()
@@ -115,10 +134,12 @@ def interpolate(recipe: Recipe, G: nn.Module, spec: DataSpec, seeds: list[int], 
     """A walk through the latents of ``seeds`` in order, ``frames`` steps per segment: data space
     ``[(len(seeds) - 1) * frames + 1, C, H, W]``. Conditional runs keep the first seed's class
     (or ``label``) along the walk."""
-    if len(seeds) < 2:
-        raise GanforgeError(f"--seeds needs at least two seeds to walk between; got {seeds}")
     if frames < 1:
         raise GanforgeError(f"--frames {frames} is not allowed; expected an integer >= 1")
+    if recipe.texts:
+        raise GanforgeError("a text2image run walks between prompts: give --prompts 'a red circle|a blue square'")
+    if len(seeds) < 2:
+        raise GanforgeError(f"--seeds needs at least two seeds to walk between; got {seeds}")
     device = next(G.parameters()).device
     z, y = seed_latents(recipe, spec, seeds, label, device, truncation)
     if y is not None:

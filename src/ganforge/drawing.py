@@ -14,8 +14,8 @@ from .errors import GanforgeError
 from .recipes.base import Recipe
 
 
-def labels_for(recipe: Recipe, spec: DataSpec, n: int, labels: torch.Tensor | int | str | list[str] | None, gen: torch.Generator,
-               device: torch.device) -> torch.Tensor | None:
+def labels_for(recipe: Recipe, spec: DataSpec, n: int, labels: torch.Tensor | int | str | list[str] | None,
+               gen: torch.Generator, device: torch.device) -> torch.Tensor | None:
     """The labels a draw of ``n`` will use: as given, or uniform over classes; None if unconditional.
     For text-to-image they are token ids, from prompts (see ``TextToImage.prompt_tokens``)."""
     if recipe.texts:

@@ -32,9 +32,9 @@ def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | No
     if suffix not in (".png", ".npy", ""):
         raise GanforgeError(f"--out {str(target)!r}: expected FILE.png, FILE.npy or a directory")
     if (prompt is not None) != g.recipe.texts:
-        raise GanforgeError(f"--prompt is for text2image runs; this is a {g.recipe.cfg.recipe} run" if prompt is not None
-                            else "this text2image run draws captions: give --prompt \"a red circle left of a blue "
-                                 "square\"")
+        raise GanforgeError(f"--prompt is for text2image runs; this is a {g.recipe.cfg.recipe} run"
+                            if prompt is not None else
+                            "this text2image run draws captions: give --prompt \"a red circle left of a blue square\"")
     x, labels = g.draw(n, seed, label if prompt is None else prompt, truncation)
     if prompt is not None:
         labels, label = None, None
@@ -84,8 +84,9 @@ WALK_FPS = 12
 
 
 def write_walk(g: Generator, seeds: list[int], frames: int, target: Path, truncation: float | None = None,
-               label: int | None = None) -> Path:
-    """A latent walk: an animated .gif, an .mp4 (needs imageio-ffmpeg), float32 .npy frames, or a .png strip."""
+               label: int | None = None, prompts: list[str] | None = None) -> Path:
+    """A latent walk: an animated .gif, an .mp4 (needs imageio-ffmpeg), float32 .npy frames, or a .png strip.
+    With ``prompts`` (text2image runs), a walk between their sentence embeddings at the first seed's latent."""
     target = Path(target).expanduser()
     suffix = target.suffix.lower()
     if suffix not in WALK_FORMATS:
@@ -96,14 +97,18 @@ def write_walk(g: Generator, seeds: list[int], frames: int, target: Path, trunca
         except ImportError:
             raise GanforgeError("writing .mp4 needs imageio-ffmpeg (pip install 'ganforge[video]'); "
                                 "or write .gif or .npy") from None
-    x = g.interpolate(seeds, frames, truncation, label)  # [F, C, H, W] in [0, 1]
+    if prompts is not None:
+        x = g.text_walk(prompts, frames, seeds[0] if seeds else 0, truncation)
+    else:
+        x = g.interpolate(seeds, frames, truncation, label)  # [F, C, H, W] in [0, 1]
     if suffix == ".npy":
         save_npy(target, x.numpy().astype(np.float32))
         return target
     if suffix == ".png":
         from .train.visuals import save_image_grid
 
-        save_image_grid(x, target, nrow=frames, info=info_of(g, seeds=seeds, frames=frames, truncation=truncation))
+        save_image_grid(x, target, nrow=frames, info=info_of(g, seeds=seeds, frames=frames, truncation=truncation,
+                                                             prompts=None if prompts is None else " | ".join(prompts)))
         return target
     scale = max(1, 128 // x.shape[-1])  # small images are upscaled so a person can see them
     x = torch.nn.functional.interpolate(x, scale_factor=scale, mode="nearest") if scale > 1 else x

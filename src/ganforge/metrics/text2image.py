@@ -74,10 +74,9 @@ def text_metrics(recipe, G: nn.Module, sets: dict[str, Dataset], n: int = 500, s
         if meanings is not None:
             out.update({f"{name}/scene_{k}": v for k, v in scene_accuracy(fake, meanings).items()})
         keys = [meaning_key(m) for m in meanings] if meanings is not None else captions
-        to_model = (lambda x: data.to_model(x).to(device))
+        fake, real = data.to_model(fake).to(device), data.to_model(real).to(device)
         if len(pick) > DISTRACTORS:
-            out[f"{name}/r_precision"] = r_precision(G, to_model(fake), tokens, keys, seed)
-            out[f"{name}/r_precision_real"] = r_precision(G, to_model(real), tokens, keys, seed)
-        out[f"{name}/fd_encoder"] = frechet_distance(encoder_features(G, to_model(fake)).cpu(),
-                                                     encoder_features(G, to_model(real)).cpu())
+            out[f"{name}/r_precision"] = r_precision(G, fake, tokens, keys, seed)
+            out[f"{name}/r_precision_real"] = r_precision(G, real, tokens, keys, seed)
+        out[f"{name}/fd_encoder"] = frechet_distance(encoder_features(G, fake).cpu(), encoder_features(G, real).cpu())
     return out
