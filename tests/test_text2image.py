@@ -153,3 +153,17 @@ def test_captions_folder_and_images_without_captions(tmp_path):
 def test_text2image_refuses_data_without_captions(tmp_path):
     with pytest.raises(GanforgeError, match="needs captioned data"):
         ganforge.train(dict(TINY_T2I, data="digits", resolution=8, out=str(tmp_path / "r")), progress=False)
+
+
+def test_serve_generates_from_a_prompt(t2i_run):
+    from starlette.testclient import TestClient
+
+    from ganforge.server import create_app
+
+    with TestClient(create_app(ganforge.load(t2i_run))) as c:
+        r = c.post("/generate", json={"n": 2, "seed": 1, "prompt": "a big green triangle", "format": "json"})
+        assert r.status_code == 200
+        ref = ganforge.load(t2i_run).sample(2, seed=1, labels="a big green triangle")
+        assert torch.allclose(torch.tensor(r.json()["images"]), ref, atol=1e-3)
+        bad = c.post("/generate", json={"prompt": "a gren triangle"})
+        assert bad.status_code == 400 and "closest words: green" in bad.json()["error"]

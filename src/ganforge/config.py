@@ -232,12 +232,12 @@ POINT_DATASETS = ("ring8", "grid25", "ring", "grid")  # 2D data: the vanilla MLP
 # Labelled built-in image sets whose default is class-conditional: on digits the conditional DCGAN
 # beats every unconditional candidate on fd, precision, recall, coverage and class balance at once
 # (benchmarks/RESULTS.md, "The default run"). Sampling without --label draws classes uniformly.
-CONDITIONAL_DEFAULT = {"digits": "cgan"}
+CONDITIONAL_DEFAULT = {"digits": "cgan", "shapes": "text2image", "captions": "text2image"}
 
 
 # Recipes that do not sample one distribution train on their own bundled task when --data is not given.
-RECIPE_DEFAULT_DATA = {"pix2pix": "edges2photos", "cyclegan": "digits2typeset", "srgan": "sr:photos",
-                       "esrgan": "sr:photos"}
+RECIPE_DEFAULT_DATA = {"text2image": "shapes", "pix2pix": "edges2photos", "cyclegan": "digits2typeset",
+                       "srgan": "sr:photos", "esrgan": "sr:photos"}
 
 
 # The alternatives GANs are compared with: trained by likelihood, no adversary (cfg.loss does not apply).
@@ -245,7 +245,8 @@ LIKELIHOOD_RECIPES = ("vae", "ddpm")
 
 
 def default_recipe(data: str) -> str:
-    """vanilla for 2D point sets, cgan for the bundled digits, dcgan for other images."""
+    """vanilla for 2D point sets, cgan for the bundled digits, text2image for captioned data, dcgan for other
+    images."""
     name = data.split(":")[0]
     return "vanilla" if name in POINT_DATASETS else CONDITIONAL_DEFAULT.get(name, "dcgan")
 

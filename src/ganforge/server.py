@@ -4,7 +4,7 @@ Endpoints (JSON bodies; errors are ``{"error": "..."}`` with a 4xx status, never
 
 - ``GET /health`` -> ``{"status": "ok"}`` (with the micro-batcher's counts for samplers);
   ``GET /info`` -> the model card (recipe, data, inputs, limits, MODEL_CARD.md's text);
-- samplers: ``POST /generate {"n", "seed", "label", "truncation", "format": "png" | "json"}`` -> a PNG grid
+- samplers: ``POST /generate {"n", "seed", "label", "prompt", "truncation", "format": "png" | "json"}`` -> a PNG grid
   at the images' own size (or ``{"images": [n][C][H][W], "labels", "seed"}``); ``POST /interpolate
   {"seeds": [a, b, ...], "frames", "truncation", "label"}`` -> a PNG strip;
 - translators: ``POST /translate?direction=AtoB`` with an image file as the body -> PNG;
@@ -244,23 +244,30 @@ def create_app(model: Any, demo: bool = False, max_n: int = MAX_N):
 
     async def generate(request: Request) -> Response:
         need("sampler")
-        body = _check_keys(await body_json(request), ("n", "seed", "label", "truncation", "format"))
+        body = _check_keys(await body_json(request), ("n", "seed", "label", "prompt", "truncation", "format"))
         n = _int(body, "n", 16, 1, max_n)
         seed = _int(body, "seed", 0, 0, 2**63 - 1)
         label = _int(body, "label", None, 0, max(model.num_classes - 1, 0))
+        prompt = body.get("prompt")
+        if prompt is not None and (not isinstance(prompt, str) or not model.recipe.texts):
+            raise BadRequest("'prompt' is a string, for text2image models" if model.recipe.texts
+                             else f"'prompt' is for text2image models; this is a {model.recipe.cfg.recipe} model")
         truncation, fmt = _float(body, "truncation"), body.get("format", "png")
         if fmt not in ("png", "json"):
             raise BadRequest(f"'format' must be png or json; got {json.dumps(fmt)[:40]}")
         from .drawing import latents
 
-        z, labels = latents(model.recipe, model.spec, n, seed, label, truncation)  # validates label, truncation
+        cond = prompt if prompt is not None else label
+        z, labels = latents(model.recipe, model.spec, n, seed, cond, truncation)  # validates label, prompt, truncation
         x = await batcher.submit(z, labels, truncation)
+        if model.recipe.texts:
+            labels = None  # token ids; the prompt is in the image's metadata
         if fmt == "json":
             return JSONResponse({"seed": seed, "shape": list(x.shape), "labels": None if labels is None else
                                  labels.tolist(), "images": x.round(decimals=4).tolist()})
         grid = await loop_of().run_in_executor(None, lambda: png_bytes(
             grid_image(x, math.ceil(math.sqrt(n)), enlarge=False),
-            info_of(model, seed=seed, n=n, label=label, truncation=truncation)))
+            info_of(model, seed=seed, n=n, label=label, prompt=prompt, truncation=truncation)))
         headers = {"X-Seed": str(seed)} | ({} if labels is None else {"X-Labels": ",".join(map(str, labels.tolist()))})
         return Response(grid, media_type="image/png", headers=headers)
 
