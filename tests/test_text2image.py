@@ -122,9 +122,8 @@ def test_sample_by_prompt_and_clear_refusals(t2i_run, tmp_path, capsys):
     assert torch.allclose(both[:2], g.sample(4, seed=1, labels="a big green triangle")[:2], atol=1e-5)
     walk = g.text_walk(["a big green triangle", "a small red box", "a blue circle"], frames=4, seed=1)
     assert walk.shape == (9, 3, 32, 32)
-    assert torch.allclose(walk[0], a[0], atol=1e-3) and torch.allclose(walk[4], g.sample(1, seed=1,
-                                                                                          labels="a small red box")[0],
-                                                                        atol=1e-3), "the walk passes through each prompt"
+    box = g.sample(1, seed=1, labels="a small red box")[0]
+    assert torch.allclose(walk[0], a[0], atol=1e-3) and torch.allclose(walk[4], box, atol=1e-3), "through each prompt"
     assert main(["interpolate", str(t2i_run), "--prompts", "a red circle|a blue square", "--frames", "3",
                  "--out", str(tmp_path / "walk.png")]) == 0
     capsys.readouterr()
@@ -167,3 +166,23 @@ def test_serve_generates_from_a_prompt(t2i_run):
         assert torch.allclose(torch.tensor(r.json()["images"]), ref, atol=1e-3)
         bad = c.post("/generate", json={"prompt": "a gren triangle"})
         assert bad.status_code == 400 and "closest words: green" in bad.json()["error"]
+
+
+def test_a_run_can_start_from_another_runs_encoders(t2i_run, tmp_path):
+    g = ganforge.load(t2i_run)
+    cfg = dict(TINY_T2I, **{"text.encoder": str(t2i_run), "text.pretrain": 0, "steps": 1, "eval.final_n": 0},
+               out=str(tmp_path / "b"))
+    from ganforge.config import from_dict
+    from ganforge.data import load_dataset as load
+    from ganforge.recipes import build_recipe
+
+    recipe = build_recipe(from_dict(cfg), load("shapes:64", DataRequest(resolution=32)).spec())
+    G = recipe.nets["G"]
+    tokens = recipe.vocab.encode(["a big green triangle left of a red box"])
+    with torch.no_grad():
+        assert torch.allclose(G.text(tokens), g.net.text(g.recipe.vocab.encode(["a big green triangle left of a "
+                                                                                "red box"])), atol=1e-6)
+    with pytest.raises(GanforgeError, match="is a dcgan run"):
+        ganforge.train(dict(cfg, **{"text.encoder": str(ganforge.train(dict(
+            {"recipe": "dcgan", "resolution": 8, "steps": 1, "batch_size": 4, "net.width": 8, "eval.final_n": 0},
+            out=str(tmp_path / "d")), progress=False))}), progress=False)

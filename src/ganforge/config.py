@@ -129,6 +129,8 @@ class TextConfig:
     code_dim: int = 32  # conditioning augmentation: the text code G sees
     kl: float = 1.0  # weight of conditioning augmentation's KL term (StackGAN)
     mismatch: float = 0.5  # share of D's negatives that are real images with another image's caption (GAN-CLS)
+    match: float = 0.0  # weight of G's image-text matching loss through the frozen encoders (AttnGAN's DAMSM)
+    encoder: str = ""  # a text2image RUN whose aligned encoders to start from (word by word); with pretrain=0, as is
 
 
 @dataclass
@@ -322,6 +324,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "text.code_dim": (lambda v: v >= 1, "an integer >= 1"),
     "text.kl": (lambda v: v >= 0, "a number >= 0"),
     "text.mismatch": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "text.match": (lambda v: v >= 0, "a number >= 0 (0: off)"),
     "sr.pixel": (lambda v: v in ("l1", "l2"), "l1 or l2"),
     "sr.pixel_weight": (lambda v: v >= 0, "a number >= 0"),
     "sr.perceptual": (lambda v: v in ("disc", "none") or (v.startswith("vgg19:") and len(v) > 6),

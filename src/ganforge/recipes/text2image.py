@@ -20,6 +20,7 @@ from typing import ClassVar
 
 import torch
 import torch.nn as nn
+from torch.func import functional_call
 
 from ..errors import ConfigError, GanforgeError
 from ..losses import r1_penalty
@@ -54,6 +55,8 @@ class TextToImage(GANRecipe):
         if self.loss.g_uses_real:
             raise ConfigError(f"loss={cfg.loss} (relativistic) is not supported by text2image; use "
                               "non_saturating, hinge, lsgan or wgan")
+        if cfg.text.encoder:
+            load_encoders(self.nets["G"], self.vocab, tuple(self.data.shape), cfg.text.encoder)
         self._examples = self.vocab.encode(self.data.prompts)  # prompts when none are given: the data's captions
         self._grid = self._examples[:GRID_PROMPTS]  # training grids: one column per caption
 
@@ -152,6 +155,50 @@ class TextToImage(GANRecipe):
 
     def g_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         fake, e, mu, logvar = (ctx.cache.pop(k) for k in ("fake", "e", "mu", "logvar"))
+        t = self.cfg.text
         adv = self.loss.g(self.nets["D"](fake, e))
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
-        return adv + self.cfg.text.kl * kl, {"Loss/G": adv.detach(), "Loss/G/kl": kl.detach()}
+        loss, stats = adv + t.kl * kl, {"Loss/G": adv.detach(), "Loss/G/kl": kl.detach()}
+        if t.match:
+            match, acc = self.matching_loss(fake, e)
+            loss = loss + t.match * match
+            stats.update({"Loss/G/match": match.detach(), "G/match_accuracy": acc.detach()})
+        return loss, stats
+
+    def matching_loss(self, fake: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
+        """AttnGAN's DAMSM idea with the aligned encoders: each picture should retrieve its own caption among the
+        batch's. The image encoder is used with detached weights: the gradient moves G's pictures, not it."""
+        G = self.nets["G"]
+        frozen = {k: v.detach() for k, v in G.image.named_parameters()}
+        image = functional_call(G.image, {**frozen, **dict(G.image.named_buffers())}, (fake,))
+        return contrastive_loss(image, e, G.logit_scale.detach())
+
+
+def load_encoders(G: nn.Module, vocab: Vocabulary, shape: tuple[int, ...], run: str) -> None:
+    """Start G's sentence and image encoders from another text2image run's (its EMA weights): every word of
+    ``vocab`` takes that run's embedding of the same word, so vocabularies may differ in order and extent,
+    but each word here must be known there."""
+    from ..train import checkpoint as ck
+    from ..train.rundir import read_run
+
+    run_dir, cfg, spec = read_run(run)
+    if cfg.recipe != "text2image":
+        raise ConfigError(f"text.encoder={run!r} is a {cfg.recipe} run; expected a text2image run")
+    if cfg.text.embed_dim != G.text.out.out_features or tuple(spec.shape) != shape:
+        raise ConfigError(f"text.encoder={run!r} has embed_dim {cfg.text.embed_dim} and images {list(spec.shape)}; "
+                          f"this run needs embed_dim {G.text.out.out_features} and images {list(shape)}")
+    theirs = Vocabulary(spec.vocab)
+    unknown = [w for w in vocab.words[1:] if w not in theirs.index]
+    if unknown:
+        raise ConfigError(f"text.encoder={run!r} does not know {len(unknown)} word(s) of this data: "
+                          f"{', '.join(unknown[:10])}")
+    nets = ck.split_weights(ck.load_weights(ck.latest_checkpoint(run_dir)))
+    weights = nets.get("G_ema") or nets["G"]
+    with torch.no_grad():
+        for prefix, module in (("text.", G.text), ("image.", G.image)):
+            own = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+            if prefix == "text.":
+                rows = torch.tensor([theirs.index[w] for w in vocab.words])
+                own["embed.weight"] = own["embed.weight"][rows]
+            module.load_state_dict(own)
+        G.logit_scale.copy_(weights["logit_scale"])
