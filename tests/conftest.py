@@ -4,6 +4,9 @@ import pytest
 import torch
 
 torch.set_num_threads(1)  # tiny tensors: threads cost more than they give
+# ... and in the training subprocesses the tests start (torchrun, the CLI): beside a second pytest-xdist
+# worker on 2 cores, two-thread processes spin against each other
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Embedding the watermark costs ~0.1 s per grid; the suite writes hundreds. test_provenance.py turns it back on.
 os.environ.setdefault("GANFORGE_WATERMARK", "0")
 
