@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from ..data import Dataset
+from ..data.shapes import INVERSE
 from ..drawing import synthesize
 from .frechet import frechet_distance
 from .scenes import scene_accuracy
@@ -31,7 +32,7 @@ def meaning_key(m: dict) -> tuple:
     things = [(t["color"], t["shape"]) for t in m["things"]]
     rel = m["relation"]
     if rel is not None and things[0] > things[1]:
-        things, rel = things[::-1], {"left": "right", "right": "left", "above": "below", "below": "above"}[rel]
+        things, rel = things[::-1], INVERSE[rel]
     return tuple(things), rel
 
 
