@@ -30,7 +30,7 @@ def options(
                                       "(provenance metadata stays); also GANFORGE_WATERMARK=0."),
 ) -> None:
     """Train, sample and evaluate Generative Adversarial Networks."""
-    from .provenance import set_watermarking
+    from .runs.provenance import set_watermarking
 
     set_watermarking(False if no_watermark else None)
 
@@ -53,8 +53,9 @@ def train(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and exit."),
 ) -> None:
     """Train a GAN; writes a run directory with checkpoints, logs, sample grids and a report."""
-    from .config import read_yaml, resolve, to_yaml
-    from .train.rundir import read_run
+    from .config import read_yaml, to_yaml
+    from .recipes import resolve
+    from .runs.rundir import read_run
 
     flags = dict(recipe=recipe, data=data, steps=steps, batch_size=batch_size, resolution=resolution, seed=seed,
                  out=out_dir, checkpoint_every=checkpoint_every, device=device)
@@ -118,7 +119,7 @@ def mix(
     label: int | None = typer.Option(None, help="Class (conditional runs; default: each seed's own)."),
 ) -> None:
     """The style-mixing grid of the StyleGAN paper."""
-    from .control import parse_seeds
+    from .inference.control import parse_seeds
     from .sampling import write_mix
 
     rows, cols = parse_seeds(row_seeds, "--row-seeds"), parse_seeds(col_seeds, "--col-seeds")
@@ -137,7 +138,7 @@ def interpolate(
     prompts: str | None = typer.Option(None, help="text2image runs: prompts to walk between, 'A|B|C'."),
 ) -> None:
     """A latent walk between seeds (in w for StyleGAN2, spherical in z otherwise), or between prompts."""
-    from .control import parse_seeds
+    from .inference.control import parse_seeds
     from .sampling import write_walk
 
     if seeds is None and prompts is None:
@@ -389,8 +390,8 @@ def verify(
     import json
 
     from .data.folder import find_images
-    from .provenance import verdict_line
-    from .provenance import verify as check
+    from .runs.provenance import verdict_line
+    from .runs.provenance import verify as check
 
     paths = [p for path in images for p in (find_images(path) if path.is_dir() else [path])]
     if not paths:

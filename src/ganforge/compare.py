@@ -23,9 +23,9 @@ from typing import Any
 
 import torch
 
-from . import __version__
 from .data import DataRequest, load_dataset
 from .errors import GanforgeError
+from .version import __version__
 
 SPEED_BATCH = 256
 PROBE_STEPS = 10  # denoising steps timed for an iterative sampler, scaled to its length
@@ -131,7 +131,7 @@ def training_cost(g) -> dict[str, Any]:
     """What training the run cost, from its latest checkpoint's counters and run.json."""
     import json
 
-    from .train import checkpoint as ck
+    from .runs import checkpoint as ck
 
     state = ck.load_state(ck.latest_checkpoint(g.run_dir))["counters"]
     meta = json.loads((g.run_dir / "run.json").read_text())

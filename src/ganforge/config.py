@@ -76,21 +76,6 @@ class RegConfig:
 
 
 @dataclass
-class StyleConfig:
-    """StyleGAN2 (recipes/stylegan2.py); net.z_dim, net.width and net.max_channels size it as well."""
-
-    w_dim: int = 256  # intermediate latent size (512 in the paper)
-    map_layers: int = 8  # mapping network depth
-    lr_mul: float = 0.01  # mapping network learning-rate multiplier
-    mixing: float = 0.9  # probability of style mixing regularization per batch
-    pl_weight: float = 2.0  # path length regularization weight; 0: off
-    pl_every: int = 4  # lazy path length regularization interval
-    pl_decay: float = 0.01  # running mean of path lengths
-    pl_batch_shrink: int = 2  # path length batch = batch_size / this
-    conditional: bool = True  # condition on labels when the data has classes (label embedding into mapping)
-
-
-@dataclass
 class ADAConfig:
     """Adaptive discriminator augmentation (Karras et al. 2020), used with ``augment=ada``."""
 
@@ -98,85 +83,6 @@ class ADAConfig:
     interval: int = 4  # steps between adjustments of p
     kimg: float = 100.0  # thousands of images for p to move from 0 to 1 (500 in the paper's long runs)
     p: float = 0.0  # initial augmentation probability
-
-
-@dataclass
-class TranslateConfig:
-    """Image-to-image translation: pix2pix and CycleGAN (recipes/translation.py)."""
-
-    l1: float = 100.0  # pix2pix: weight of the L1 distance to the target
-    cycle: float = 10.0  # CycleGAN: lambda of the cycle-consistency L1 loss (both directions)
-    identity: float = 0.5  # CycleGAN: identity-mapping loss weight, as a multiple of cycle; 0: off
-    self_reg: float = 0.0  # CycleGAN: weight of |G(x) - x|, SimGAN's self-regularization (keeps content); 0: off
-    pool: int = 50  # CycleGAN: generated images kept per domain to show the discriminators; 0: none
-    blocks: int = 9  # CycleGAN: residual blocks of the ResNet generators (6 or 9 in the paper)
-    down: int = 2  # CycleGAN: stride-2 downsamplings of the ResNet generators
-    patch: int = 0  # PatchGAN receptive field in px (nearest of 10, 16, 34, 70, 142, ...); 0: 70 at 256 px, scaled
-    norm: str = "instance"  # instance | batch
-    dropout: float = 0.5  # pix2pix: U-Net decoder dropout (the paper's noise); 0: off
-    jitter: float = 0.125  # training inputs are enlarged by this fraction, then randomly cropped back
-    flip: bool = True  # random horizontal mirroring of training inputs
-    keep_luminance: bool = False  # output luma = input luma: colourisation as predicting chroma
-
-
-@dataclass
-class TextConfig:
-    """Text-to-image (recipes/text2image.py): sentence and image encoders, then a text-conditioned GAN."""
-
-    pretrain: int = 1500  # steps aligning the encoders (CLIP-style) before the GAN stage (part of `steps`)
-    lr: float = 1e-3  # the encoders' learning rate in the alignment stage
-    embed_dim: int = 64  # the shared text-image embedding
-    code_dim: int = 32  # conditioning augmentation: the text code G sees
-    kl: float = 1.0  # weight of conditioning augmentation's KL term (StackGAN)
-    mismatch: float = 0.5  # share of D's negatives that are real images with another image's caption (GAN-CLS)
-    match: float = 0.0  # weight of G's image-text matching loss through the frozen encoders (AttnGAN's DAMSM)
-    encoder: str = ""  # a text2image RUN whose aligned encoders to start from (word by word); with pretrain=0, as is
-
-
-@dataclass
-class SRConfig:
-    """Super-resolution: SRGAN and ESRGAN (recipes/superres.py); ``resolution`` is the HR patch side."""
-
-    scale: int = 4  # upscaling factor: 2 or 4
-    pretrain: int = 2000  # PSNR-oriented steps before the GAN stage (part of `steps`)
-    pixel: str = "l1"  # l1 | l2: the PSNR stage's loss, and the GAN stage's pixel term
-    pixel_weight: float = 0.01  # GAN stage: weight of the pixel term (ESRGAN's eta)
-    perceptual: str = "disc"  # content loss features: disc (the discriminator's own) | none | vgg19:PATH
-    perceptual_weight: float = 1.0  # GAN stage: weight of the content loss
-    adv_weight: float = 0.005  # GAN stage: weight of the adversarial term (SRGAN 1e-3, ESRGAN 5e-3)
-    blocks: int = 8  # residual blocks (srgan) or RRDBs (esrgan)
-    growth: int = 16  # esrgan: channels added by each conv of a dense block
-    d_width: int = 16  # discriminator channels at full resolution (doubling per stage); net.width sizes G
-    norm: bool = False  # srgan: batch norm in the residual blocks (the paper's; off in EDSR / ESRGAN)
-    residual: bool = True  # G adds its output to the bicubic upsampling (learns the missing detail)
-    blur: float = 0.0  # degradation: Gaussian blur of sigma up to this (HR px) before downsampling; 0: none
-    noise: float = 0.0  # degradation: Gaussian noise of std up to this (in [0, 1] units) on the LR image; 0: none
-    flip: bool = True  # random flips and transposition of training patches
-
-
-@dataclass
-class VAEConfig:
-    """The variational autoencoder (recipes/vae.py); net.z_dim, net.width and net.max_channels size it."""
-
-    likelihood: str = "bernoulli"  # bernoulli (pixels as probabilities) | gaussian
-    beta: float = 1.0  # weight of the KL term (beta-VAE, Higgins et al. 2017); 1: the ELBO
-    warmup: float = 0.1  # the KL weight ramps linearly from 0 to beta over this fraction of the steps; 0: off
-    sigma: float = 0.0  # gaussian: the fixed standard deviation in model space [-1, 1]; 0: learned (sigma-VAE)
-
-
-@dataclass
-class DiffusionConfig:
-    """The denoising diffusion model (recipes/ddpm.py), on diffusers' UNet2DModel and schedulers."""
-
-    timesteps: int = 1000  # training noise levels T
-    schedule: str = "cosine"  # cosine (Nichol & Dhariwal 2021) | linear (Ho et al. 2020)
-    channels: str = "32,64,64"  # UNet channels per resolution level (each level after the first halves the side)
-    attention: str = "0,0,1"  # self-attention at each level: 1 on, 0 off
-    layers: int = 1  # residual layers per level
-    sampler: str = "ddim"  # what sample, eval and the training grids use: ddim | ddpm (ancestral)
-    sample_steps: int = 50  # denoising steps of that sampler (ddpm with T steps is the original sampler)
-    eta: float = 0.0  # DDIM's stochasticity: 0 deterministic, 1 like DDPM
-    conditional: bool = True  # condition on labels when the data has classes (--label works)
 
 
 @dataclass
@@ -210,13 +116,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
     reg: RegConfig = field(default_factory=RegConfig)
-    style: StyleConfig = field(default_factory=StyleConfig)
     ada: ADAConfig = field(default_factory=ADAConfig)
-    translate: TranslateConfig = field(default_factory=TranslateConfig)
-    sr: SRConfig = field(default_factory=SRConfig)
-    text: TextConfig = field(default_factory=TextConfig)
-    vae: VAEConfig = field(default_factory=VAEConfig)
-    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     log_every: int = 50
@@ -226,33 +126,47 @@ class TrainConfig:
     out: str | None = None  # None: runs/NNNN-<recipe>-<data>
     runs_dir: str = "runs"
 
+    sections: dict[str, Any] = field(default_factory=dict, repr=False)  # the recipes' own: cfg.style, cfg.sr, ...
+
+    def __getattr__(self, name: str) -> Any:  # only for names that are not fields: the registered sections
+        sections = self.__dict__.get("sections")
+        if sections is None or name not in SECTIONS:
+            raise AttributeError(f"TrainConfig has no key {name!r}")
+        if name not in sections:  # a section registered after this config was made
+            sections[name] = SECTIONS[name]()
+        return sections[name]
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every key, sections at the top level beside the core's (as config.yaml holds them)."""
+        out = asdict(self)
+        out.pop("sections")
+        out.update({name: asdict(getattr(self, name)) for name in SECTIONS})
+        return out
+
+
+# A recipe's own settings live in a section it registers (``@config_section("style", checks)`` on a
+# dataclass in the recipe's file): ``cfg.style.w_dim``, ``--set style.w_dim=512``, ``style:`` in YAML.
+SECTIONS: dict[str, type] = {}
+
+
+def config_section(name: str, checks: dict[str, tuple[typing.Callable[[Any], bool], str]] | None = None):
+    """Register a dataclass as the config section ``name`` with its checks (``{"w_dim": (predicate, allowed)}``).
+    Recipes sharing a section register it once, in the file of their common base."""
+    def register(cls: type) -> type:
+        if name in {f.name for f in fields(TrainConfig)} or SECTIONS.get(name, cls) is not cls:
+            raise ValueError(f"config section {name!r} is already taken")
+        SECTIONS[name] = cls
+        CHECKS.update({f"{name}.{k}": v for k, v in (checks or {}).items()})
+        return cls
+
+    return register
+
+
+def _core_fields(cls: type) -> list[dataclasses.Field]:
+    return [f for f in fields(cls) if f.name != "sections"]
 
 
 POINT_DATASETS = ("ring8", "grid25", "ring", "grid")  # 2D data: the vanilla MLP recipe and points.yaml presets
-# Labelled built-in image sets whose default is class-conditional: on digits the conditional DCGAN
-# beats every unconditional candidate on fd, precision, recall, coverage and class balance at once
-# (benchmarks/RESULTS.md, "The default run"). Sampling without --label draws classes uniformly.
-CONDITIONAL_DEFAULT = {"digits": "cgan", "shapes": "text2image", "captions": "text2image"}
-
-
-# Recipes that do not sample one distribution train on their own bundled task when --data is not given.
-RECIPE_DEFAULT_DATA = {"text2image": "shapes", "pix2pix": "edges2photos", "cyclegan": "digits2typeset",
-                       "srgan": "sr:photos", "esrgan": "sr:photos"}
-
-
-# The alternatives GANs are compared with: trained by likelihood, no adversary (cfg.loss does not apply).
-LIKELIHOOD_RECIPES = ("vae", "ddpm")
-
-
-def default_recipe(data: str) -> str:
-    """vanilla for 2D point sets, cgan for the bundled digits, text2image for captioned data, dcgan for other
-    images."""
-    name = data.split(":")[0]
-    return "vanilla" if name in POINT_DATASETS else CONDITIONAL_DEFAULT.get(name, "dcgan")
-
-
 # evaluation result keys that can choose the "best" checkpoint
 RESULT_KEYS = {"psnr", "ssim", "l1", "cycle_l1", "labels_kept_ab", "labels_kept_ba", "fd_ab", "fd_ba",
                "fd", "kid_mean", "precision", "recall", "density", "coverage", "class_confident", "class_kl",
@@ -293,62 +207,10 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "reg.unroll": (lambda v: v >= 0, "an integer >= 0 (0: off)"),
     "reg.info": (lambda v: v >= 0, "a number >= 0 (0: off)"),
     "reg.mbstd": (lambda v: v >= 0 and v != 1, "0 (off) or a group size >= 2"),
-    "style.w_dim": (lambda v: v >= 1, "an integer >= 1"),
-    "style.map_layers": (lambda v: v >= 1, "an integer >= 1"),
-    "style.lr_mul": (lambda v: v > 0, "a number > 0"),
-    "style.mixing": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "style.pl_weight": (lambda v: v >= 0, "a number >= 0 (0: off)"),
-    "style.pl_every": (lambda v: v >= 1, "an integer >= 1"),
-    "style.pl_decay": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
-    "style.pl_batch_shrink": (lambda v: v >= 1, "an integer >= 1"),
     "ada.target": (lambda v: 0 < v < 1, "a number in (0, 1)"),
     "ada.interval": (lambda v: v >= 1, "an integer >= 1"),
     "ada.kimg": (lambda v: v > 0, "a number > 0"),
     "ada.p": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "translate.l1": (lambda v: v >= 0, "a number >= 0"),
-    "translate.cycle": (lambda v: v >= 0, "a number >= 0"),
-    "translate.identity": (lambda v: v >= 0, "a number >= 0 (0: off)"),
-    "translate.self_reg": (lambda v: v >= 0, "a number >= 0 (0: off)"),
-    "translate.pool": (lambda v: v >= 0, "an integer >= 0 (0: no history)"),
-    "translate.blocks": (lambda v: v >= 0, "an integer >= 0"),
-    "translate.down": (lambda v: 0 <= v <= 4, "an integer from 0 to 4"),
-    "translate.patch": (lambda v: v >= 0, "pixels >= 0 (0: the paper's 70 at 256 px, scaled to the resolution)"),
-    "translate.norm": (lambda v: v in ("instance", "batch"), "instance or batch"),
-    "translate.dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "translate.jitter": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "sr.scale": (lambda v: v in (2, 4), "2 or 4"),
-    "sr.pretrain": (lambda v: v >= 0, "an integer >= 0 (0: no PSNR-oriented stage)"),
-    "text.pretrain": (lambda v: v >= 0, "an integer >= 0 (0: no alignment stage; encoders stay random)"),
-    "text.lr": (lambda v: v > 0, "a number > 0"),
-    "text.embed_dim": (lambda v: v >= 8, "an integer >= 8"),
-    "text.code_dim": (lambda v: v >= 1, "an integer >= 1"),
-    "text.kl": (lambda v: v >= 0, "a number >= 0"),
-    "text.mismatch": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "text.match": (lambda v: v >= 0, "a number >= 0 (0: off)"),
-    "sr.pixel": (lambda v: v in ("l1", "l2"), "l1 or l2"),
-    "sr.pixel_weight": (lambda v: v >= 0, "a number >= 0"),
-    "sr.perceptual": (lambda v: v in ("disc", "none") or (v.startswith("vgg19:") and len(v) > 6),
-                      "disc, none or vgg19:PATH (a local torchvision VGG19 weights file)"),
-    "sr.perceptual_weight": (lambda v: v >= 0, "a number >= 0"),
-    "sr.adv_weight": (lambda v: v >= 0, "a number >= 0"),
-    "sr.blocks": (lambda v: v >= 1, "an integer >= 1"),
-    "sr.growth": (lambda v: v >= 1, "an integer >= 1"),
-    "sr.d_width": (lambda v: v >= 1, "an integer >= 1"),
-    "sr.blur": (lambda v: v >= 0, "a number >= 0 (0: no blur)"),
-    "sr.noise": (lambda v: 0 <= v <= 1, "a number in [0, 1] (0: no noise)"),
-    "vae.likelihood": (lambda v: v in ("bernoulli", "gaussian"), "bernoulli or gaussian"),
-    "vae.beta": (lambda v: v >= 0, "a number >= 0"),
-    "vae.warmup": (lambda v: 0 <= v <= 1, "a number in [0, 1] (0: no warm-up)"),
-    "vae.sigma": (lambda v: v >= 0, "a number >= 0 (0: learned)"),
-    "diffusion.timesteps": (lambda v: v >= 2, "an integer >= 2"),
-    "diffusion.schedule": (lambda v: v in ("cosine", "linear"), "cosine or linear"),
-    "diffusion.channels": (lambda v: _int_list(v, lambda c: c >= 8 and c % 8 == 0),
-                           "comma-separated channel counts, multiples of 8, e.g. 32,64,64"),
-    "diffusion.attention": (lambda v: _int_list(v, lambda a: a in (0, 1)), "comma-separated 0 / 1, one per level"),
-    "diffusion.layers": (lambda v: v >= 1, "an integer >= 1"),
-    "diffusion.sampler": (lambda v: v in ("ddim", "ddpm"), "ddim or ddpm"),
-    "diffusion.sample_steps": (lambda v: v >= 1, "an integer >= 1 (at most diffusion.timesteps)"),
-    "diffusion.eta": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     "health.d_accuracy_max": (lambda v: 0.5 < v <= 1, "a number in (0.5, 1]"),
     "health.g_loss_max": (lambda v: v > 0, "a number > 0"),
     "health.diversity_min": (lambda v: v >= 0, "a number >= 0"),
@@ -365,7 +227,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
 }
 
 
-def _int_list(text: str, ok: typing.Callable[[int], bool]) -> bool:
+def int_list(text: str, ok: typing.Callable[[int], bool]) -> bool:
     try:
         values = [int(v) for v in str(text).split(",")]
     except ValueError:
@@ -381,6 +243,8 @@ def _valid_policy(policy: str) -> bool:
 
 
 def _type_of(cls: type, name: str) -> Any:
+    if cls is TrainConfig and name in SECTIONS:
+        return SECTIONS[name]
     return typing.get_type_hints(cls)[name]
 
 
@@ -418,13 +282,18 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
 
 def all_keys(cls: type = TrainConfig, prefix: str = "") -> list[str]:
     keys = []
-    for f in fields(cls):
-        tp = _type_of(cls, f.name)
+    for name in _names(cls):
+        tp = _type_of(cls, name)
         if dataclasses.is_dataclass(tp):
-            keys += all_keys(tp, f"{prefix}{f.name}.")
+            keys += all_keys(tp, f"{prefix}{name}.")
         else:
-            keys.append(prefix + f.name)
+            keys.append(prefix + name)
     return keys
+
+
+def _names(cls: type) -> list[str]:
+    """The keys of a config class: its fields (and for TrainConfig, the registered sections)."""
+    return [f.name for f in _core_fields(cls)] + (list(SECTIONS) if cls is TrainConfig else [])
 
 
 def set_key(cfg: TrainConfig, key: str, value: Any) -> None:
@@ -432,7 +301,7 @@ def set_key(cfg: TrainConfig, key: str, value: Any) -> None:
     obj: Any = cfg
     parts = key.split(".")
     for i, part in enumerate(parts):
-        names = {f.name for f in fields(obj)}
+        names = set(_names(type(obj)))
         if part not in names:
             raise ConfigError(f"unknown config key {key!r}; allowed keys: {', '.join(all_keys())}")
         tp = _type_of(type(obj), part)
@@ -559,39 +428,7 @@ def to_yaml(cfg: TrainConfig) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
 
 
-def resolve(
-    file_values: dict[str, Any] | None = None,
-    flags: dict[str, Any] | None = None,
-    sets: list[str] | None = None,
-) -> TrainConfig:
-    """Merge the layers in precedence order and validate.
-
-    ``flags`` are explicit CLI options (None values are ignored); ``sets`` are ``key=value``.
-    The preset is chosen by the recipe and data those layers name.
-    """
-    layers: list[dict[str, Any]] = [file_values or {}, {k: v for k, v in (flags or {}).items() if v is not None}]
-    layers.append(dict(parse_set(s) for s in sets or []))
-    probe = TrainConfig()
-    for layer in layers:
-        merge(probe, layer)
-    if probe.recipe in RECIPE_DEFAULT_DATA and not any("data" in layer for layer in layers):
-        layers.insert(0, {"data": RECIPE_DEFAULT_DATA[probe.recipe]})
-        probe.data = layers[0]["data"]
-    recipe = probe.recipe or default_recipe(probe.data)
-    cfg = TrainConfig()
-    defaults = preset(recipe, probe.data)
-    merge(cfg, defaults)
-    for layer in layers:
-        merge(cfg, layer)
-    cfg.recipe = recipe
-    if cfg.resolution == 0:  # "from the data"
-        if not cfg.data.startswith("folder:"):
-            raise ConfigError(f"resolution=0 (from the data) is for folder: data; give {cfg.data} a side, e.g. 16")
-        cfg.resolution = _resolution_from_folder(cfg.data.partition(":")[2])
-    return validate(cfg)
-
-
-def _resolution_from_folder(path: str, fallback: int = 16) -> int:
+def resolution_from_folder(path: str, fallback: int = 16) -> int:
     """A folder's training side: the largest power of two <= its images' median short side (8 to 128),
     stated in the log; ``fallback`` when no header is readable (the loader then explains)."""
     from .console import info

@@ -174,8 +174,8 @@ def probe_inputs(example: tuple, contract: dict) -> tuple:
 def export(model: Any, fmt: str, target: Path, direction: str = "AtoB", truncation: float | None = None,
            blend: float = 1.0) -> dict:
     """Write the file and its contract (``target`` with ``.json``); returns the contract, parity included."""
-    from . import __version__
-    from .provenance import run_id
+    from .runs.provenance import run_id
+    from .version import __version__
 
     if fmt not in FORMATS:
         raise GanforgeError(f"--format {fmt!r} is not allowed; expected {' or '.join(FORMATS)}")

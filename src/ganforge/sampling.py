@@ -8,14 +8,8 @@ import torch
 
 from .api import Generator
 from .errors import GanforgeError
-from .io import atomic_path
-from .provenance import gif_comment, info_of, save_png
-
-
-def save_npy(path: Path, array: np.ndarray) -> None:
-    """An array as .npy, written atomically, never pickled."""
-    with atomic_path(path) as tmp:
-        np.save(tmp, array, allow_pickle=False)
+from .io import atomic_path, save_npy
+from .runs.provenance import gif_comment, info_of, save_png
 
 
 def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | None = None,
@@ -45,7 +39,7 @@ def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | No
             save_npy(target.with_suffix(".labels.npy"), labels.cpu().numpy().astype(np.int64))
         return target
     if suffix == ".png":
-        from .train.visuals import save_image_grid, save_points_plot
+        from .runs.visuals import save_image_grid, save_points_plot
 
         if g.spec.kind == "points":
             save_points_plot(x, x[:0], target, f"{n} samples")
@@ -65,7 +59,7 @@ def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | No
 def write_mix(g: Generator, row_seeds: list[int], col_seeds: list[int], target: Path, layers: str | None = None,
               truncation: float | None = None, label: int | None = None) -> Path:
     """The style-mixing grid as one PNG (or float32 .npy of its cells)."""
-    from .train.visuals import save_image_grid
+    from .runs.visuals import save_image_grid
 
     target = Path(target).expanduser()
     if target.suffix.lower() not in (".png", ".npy"):
@@ -105,7 +99,7 @@ def write_walk(g: Generator, seeds: list[int], frames: int, target: Path, trunca
         save_npy(target, x.numpy().astype(np.float32))
         return target
     if suffix == ".png":
-        from .train.visuals import save_image_grid
+        from .runs.visuals import save_image_grid
 
         save_image_grid(x, target, nrow=frames, info=info_of(g, seeds=seeds, frames=frames, truncation=truncation,
                                                              prompts=None if prompts is None else " | ".join(prompts)))
@@ -137,7 +131,7 @@ def synthesize(g: Generator, per_class: int, out_dir: Path, seed: int = 0, trunc
     """Write a labelled synthetic image folder: ``out_dir/<class name>/<index>.png``.
 
     Readable back with ``folder:out_dir``. Every PNG carries its provenance in text chunks
-    (``ganforge:synthetic=true``, recipe, run, seed, label; see :mod:`ganforge.provenance`), so it
+    (``ganforge:synthetic=true``, recipe, run, seed, label; see :mod:`ganforge.runs.provenance`), so it
     is never mistaken for a real image. Returns the number of images written.
     """
     if g.spec.kind != "image":

@@ -13,8 +13,8 @@ Endpoints (JSON bodies; errors are ``{"error": "..."}`` with a 4xx status, never
 Concurrent ``/generate`` requests are micro-batched: one worker thread runs the generator, and each
 pass takes every request waiting at that moment (up to :data:`MAX_BATCH_IMAGES` images), so the
 network runs once for many requests with no added wait. Each request's images depend only on its
-seed (:func:`ganforge.drawing.latents`), never on what it was batched with. Every PNG carries
-provenance metadata, and the watermark when it is large enough (:mod:`ganforge.provenance`).
+seed (:func:`ganforge.inference.drawing.latents`), never on what it was batched with. Every PNG carries
+provenance metadata, and the watermark when it is large enough (:mod:`ganforge.runs.provenance`).
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ class MicroBatcher:
 
     def _run(self, jobs: list[Job]) -> list[torch.Tensor]:
         """One generator pass per truncation value among ``jobs`` (usually one); results in job order."""
-        from .drawing import synthesize
+        from .inference.drawing import synthesize
 
         m, out = self.model, {}
         for psi in dict.fromkeys(j.truncation for j in jobs):
@@ -176,8 +176,8 @@ def truncation_kind(model: Any) -> str | None:
 
 def info(model: Any, max_n: int) -> dict:
     """``GET /info``: what the model is, what it takes, and its model card."""
-    from . import __version__
-    from .provenance import run_id
+    from .runs.provenance import run_id
+    from .version import __version__
 
     card = Path(model.run_dir) / "MODEL_CARD.md"
     spec, kind = model.spec, model_kind(model)
@@ -205,8 +205,8 @@ def create_app(model: Any, demo: bool = False, max_n: int = MAX_N):
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
-    from .provenance import info_of, png_bytes
-    from .train.visuals import grid_image
+    from .runs.provenance import info_of, png_bytes
+    from .runs.visuals import grid_image
 
     kind = model_kind(model)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ganforge-model")  # one model, one thread
@@ -255,7 +255,7 @@ def create_app(model: Any, demo: bool = False, max_n: int = MAX_N):
         truncation, fmt = _float(body, "truncation"), body.get("format", "png")
         if fmt not in ("png", "json"):
             raise BadRequest(f"'format' must be png or json; got {json.dumps(fmt)[:40]}")
-        from .drawing import latents
+        from .inference.drawing import latents
 
         cond = prompt if prompt is not None else label
         z, labels = latents(model.recipe, model.spec, n, seed, cond, truncation)  # validates label, prompt, truncation

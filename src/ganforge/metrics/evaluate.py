@@ -71,9 +71,9 @@ def is_better(metric: str, value: float, best: float | None) -> bool:
 
 
 def _version() -> str:
-    import ganforge
+    from ..version import __version__
 
-    return str(getattr(ganforge, "__version__", "unknown"))
+    return __version__
 
 
 @dataclass

@@ -72,9 +72,9 @@ def sr_metrics(upscale, images: list[tuple[str, Tensor]], scale: int) -> dict[st
 
 def run_metrics(recipe, G, data_name: str, tile: int = 256) -> dict[str, Any]:
     """:func:`sr_metrics` of an SR recipe's generator ``G`` on the held-out images of ``data_name`` (sr:SOURCE)."""
-    from .. import __version__
     from ..data.superres import held_out_images
     from ..superres import upscale_tiled
+    from ..version import __version__
 
     def upscale(lr: Tensor) -> Tensor:
         out = torch.empty(lr.shape[1] * recipe.scale, lr.shape[2] * recipe.scale, 3)

@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from ..data import Dataset
 from ..data.shapes import INVERSE
-from ..drawing import synthesize
+from ..inference.drawing import synthesize
 from .frechet import frechet_distance
 from .scenes import scene_accuracy
 

@@ -131,21 +131,12 @@ def unpaired_metrics(translate, held_out: Dataset, train: Dataset, seed: int = 0
     return result
 
 
-def translation_metrics(recipe, G, train: Dataset, held_out: Dataset | None, seed: int = 0) -> dict[str, Any]:
-    """The metrics of a translation model ``G`` (model-space nets of ``recipe``) on held-out data: paired
-    or unpaired by the data. The protocol says whether the images were truly held out."""
-    from .. import __version__
-    from ..translation import translate_batch
+def translation_metrics(translate, train: Dataset, held_out: Dataset | None, seed: int = 0) -> dict[str, Any]:
+    """The metrics of a translation model on held-out data, paired or unpaired by the data; ``translate(x,
+    direction)`` maps data-space images. The protocol says whether the images were truly held out."""
+    from ..version import __version__
 
-    if recipe.upscales:
-        from .superres import run_metrics
-
-        return run_metrics(recipe, G, train.name)
     measured = held_out if held_out is not None else train
-
-    def translate(x: Tensor, direction: str) -> Tensor:
-        return translate_batch(recipe, G, x, direction)
-
     if train.paired:
         result = paired_metrics(translate(measured.x, "AtoB"), measured, train)
     else:

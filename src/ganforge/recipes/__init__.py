@@ -1,14 +1,14 @@
-"""GAN methods by name: ``RECIPES.list()``, ``build_recipe(cfg, data_spec)``."""
+"""GAN methods by name: ``RECIPES.list()``, ``build_recipe(cfg, data_spec)``, ``resolve(...)`` a config."""
 from __future__ import annotations
 
-from ..config import POINT_DATASETS, default_recipe
 from . import conditional, dcgan, ddpm, stylegan2, superres, text2image, translation, vae, vanilla  # noqa: F401  (register)
 from .base import RECIPES, Phase, Recipe, StepContext, lr_factor, truncated_normal
+from .catalog import default_recipe, recipe_class, resolve
 
 
 def build_recipe(cfg, data) -> Recipe:
     return RECIPES.create(cfg.recipe, cfg, data)
 
 
-__all__ = ["POINT_DATASETS", "RECIPES", "Phase", "Recipe", "StepContext", "build_recipe", "default_recipe", "lr_factor",
-           "truncated_normal"]
+__all__ = ["RECIPES", "Phase", "Recipe", "StepContext", "build_recipe", "default_recipe", "lr_factor", "recipe_class",
+           "resolve", "truncated_normal"]

@@ -1,9 +1,19 @@
-"""A recipe is a GAN method: its networks, losses and optimizers, expressed as training phases.
+"""A recipe is a method: its networks, losses and optimizers as training phases, and everything else
+that depends on the method, so that nothing outside ``recipes/`` has to know its name.
 
 The trainer runs ``recipe.phases`` every step, in order. A phase names the optimizer it
 steps, how often it runs (``every``, for lazy regularization) and how many times in a row
-(``repeats``, for n_critic). Adding a method means adding a model file and a recipe file;
-the trainer does not change.
+(``repeats``, for n_critic). Beyond training, a recipe declares:
+
+* its kind of use after training: ``pipeline``, the class ``ganforge.load`` returns (sample, translate,
+  upscale), which ``serve``, the demo page, ``export`` and the model card ask;
+* its training pictures: ``preview`` (the outputs the health check and grids show) and ``pictures``;
+* what measures it: ``measure`` (the one path of ``ganforge eval`` and of evaluation during training);
+* its own config section (``@config_section`` on a dataclass in its file), its default data
+  (``default_data``) and the datasets it is the default for (``default_for``).
+
+Adding a method means adding a model file, a recipe file, its configs and tests; the trainer,
+config.py and the CLI do not change.
 """
 from __future__ import annotations
 
@@ -16,9 +26,12 @@ import torch
 import torch.nn as nn
 
 from ..config import TrainConfig
-from ..data import DataSpec
+from ..data import Dataset, DataSpec
+from ..data.run_data import RunData
 from ..errors import ConfigError, GanforgeError
+from ..inference.pipelines import Generator, Pipeline
 from ..registry import Registry
+from ..runs import checkpoint as ck
 
 Tensor = torch.Tensor
 Stats = dict[str, Tensor]
@@ -88,6 +101,47 @@ class Phase:
         return self.grads or (self.updates,)
 
 
+GRID_SAMPLES = 64  # samples in a training grid (and in the health check's spread)
+
+
+@dataclass
+class PictureInputs:
+    """What a run's training pictures are drawn from, fixed for the whole run (so grids are comparable)."""
+
+    data: Dataset
+    x: Tensor  # the training images (domain A) in model space, on the device
+    x_b: Tensor | None  # domain B (two-domain data), model space, on the device
+    fixed_idx: Tensor  # training examples the pictures show (translation inputs, reconstructions)
+    seed: int  # the latents of the sample grid
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+
+@dataclass
+class Picture:
+    """One training picture: data-space images laid out ``nrow`` per row, saved as ``<tag><suffix>.png``."""
+
+    images: Tensor
+    nrow: int | None = None
+    suffix: str = ""
+
+
+@dataclass
+class Shards:
+    """Evaluation under DDP: each rank extracts the features of its share of the samples; ``gather`` joins
+    them on rank 0 (``None`` elsewhere)."""
+
+    rank: int
+    world_size: int
+    gather: Callable[[dict], dict | None]
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
 @dataclass
 class Recipe:
     """Base class. Subclasses fill ``nets`` and implement ``phases``/``generate``."""
@@ -97,9 +151,12 @@ class Recipe:
     nets: dict[str, nn.Module] = field(default_factory=dict)
     generator_name: str = "G"  # the network the trainer keeps an EMA copy of and samples from
     conditional: bool = False  # True when generate() honours labels
+    pipeline: ClassVar[type[Pipeline]] = Generator  # what ganforge.load returns: how the run is used
+    default_data: ClassVar[str | None] = None  # the data trained on when --data is not given (a task of its own)
+    default_for: ClassVar[tuple[str, ...]] = ()  # datasets this is the default recipe for ("points"; "*": any)
+    adversarial: ClassVar[bool] = True  # False: trained by likelihood, no adversary (cfg.loss does not apply)
+    own_metrics: ClassVar[str | None] = None  # a fixed metric set (--metrics does not apply), described
     has_styles: ClassVar[bool] = False  # an intermediate latent w and per-layer styles (StyleGAN2)
-    translates: ClassVar[bool] = False  # maps images of one domain to another (recipes/translation.py)
-    upscales: ClassVar[bool] = False  # maps low-resolution images to high-resolution ones (recipes/superres.py)
     texts: ClassVar[bool] = False  # draws pictures of captions: "labels" are token ids (recipes/text2image.py)
 
     def __post_init__(self) -> None:
@@ -147,6 +204,76 @@ class Recipe:
     def reconstructions(self, G: nn.Module, x: Tensor) -> Tensor | None:
         """Images passed through an encoder and back (VAE), model space; None for recipes without an encoder."""
         return None
+
+    @property
+    def one_hot_code(self) -> int:
+        """Leading latent entries that are a one-hot categorical code (InfoGAN), 0 when none."""
+        return 0
+
+    # ------------------------------------------------------------ after training
+    def load_pipeline(self, weights: dict[str, dict[str, Tensor]], run_dir, ema: bool = True) -> Pipeline:
+        """The run's :attr:`pipeline` from its saved ``weights`` (by network name): the EMA generator when kept."""
+        name = self.generator_name
+        G = self.nets[name]
+        ck.load_into(G, weights.get(f"{name}_ema") if ema and f"{name}_ema" in weights else weights.get(name), name)
+        return self.pipeline(self, G, self.data, run_dir)
+
+    # ------------------------------------------------------------ training pictures
+    def grid_labels(self, pics: PictureInputs) -> Tensor | None:
+        """One row per class for a conditional recipe on labelled data; None otherwise."""
+        k = pics.data.num_classes
+        if not (self.conditional and k):
+            return None
+        return torch.arange(k, device=pics.device).repeat_interleave(max(1, GRID_SAMPLES // k))
+
+    def preview(self, G: nn.Module, pics: PictureInputs, n: int = GRID_SAMPLES) -> Tensor:
+        """Data-space outputs of the fixed inputs (here: the fixed latents, one row per class when conditional):
+        what the sample grid shows and the health check measures the spread of. ``G`` is in eval mode."""
+        gen = torch.Generator(pics.device).manual_seed(pics.seed)
+        labels = self.grid_labels(pics)
+        n = len(labels) if labels is not None else n
+        return pics.data.from_model(self.generate(G, self.latent(n, gen, pics.device), labels=labels).float())
+
+    def pictures(self, G: nn.Module, pics: PictureInputs) -> list[Picture]:
+        """The training pictures of one moment of the run (``G`` in eval mode): the sample grid, and for recipes
+        with an encoder pairs of fixed training images and their reconstructions."""
+        labels = self.grid_labels(pics)
+        out = [Picture(self.preview(G, pics), None if labels is None else len(labels) // pics.data.num_classes)]
+        x = pics.x[pics.fixed_idx[:32]]
+        recon = self.reconstructions(G, x)
+        if recon is not None:
+            pairs = torch.stack([x, recon.float()], 1).flatten(0, 1).float()
+            out.append(Picture(pics.data.from_model(pairs), 8, "-reconstructions"))
+        return out
+
+    def outputs_domain(self, data: Dataset) -> Tensor:
+        """Real data-space examples of what the generator outputs (the health check's reference spread)."""
+        return data.x
+
+    # ------------------------------------------------------------ measuring
+    def measure(self, G: nn.Module, data: RunData, names: list[str], n: int, seed: int, *,
+                draw_seed: int | None = None, features: str | None = None, inception_weights: str | None = None,
+                shards: Shards | None = None) -> dict | None:
+        """This recipe's metrics of generator ``G`` (eval mode) on the run's ``data``: here ``n`` samples drawn
+        with ``draw_seed`` (default ``seed``) against the whole training split, by ``names`` (fd, kid, prdc,
+        classes, memorization, ...). Under DDP (``shards``) every rank calls it and only rank 0 gets the
+        result (the others None). Called through :func:`ganforge.measure.measure`."""
+        from ..inference.drawing import draw
+        from ..metrics import evaluate_samples, sample_outputs
+
+        fake, labels = draw(self, G, self.data, n, seed if draw_seed is None else draw_seed)
+        reference = data.reference()
+        precomputed = None
+        if shards is not None and shards.world_size > 1:
+            mine = sample_outputs(torch.tensor_split(fake, shards.world_size)[shards.rank], reference)
+            precomputed = shards.gather(mine)
+            if precomputed is None:
+                return None
+        test = data.held_out() if "memorization" in names else None
+        return evaluate_samples(fake, reference, names, features=features, seed=seed,
+                                requested_labels=None if self.texts else labels,  # token ids are no classes
+                                inception_weights=inception_weights, precomputed=precomputed, train_set=data.train,
+                                held_out=test)
 
     def state_dict(self) -> dict:
         """Training state the recipe keeps outside its networks (ADA's p), saved in checkpoints."""

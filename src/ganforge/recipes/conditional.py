@@ -5,6 +5,8 @@ the data's class mix) and sample uniformly over classes when asked for no label.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch.nn as nn
 
 from ..errors import ConfigError
@@ -33,6 +35,7 @@ class ConditionalGAN(GANRecipe):
 @RECIPES.register("cgan")
 class CGAN(ConditionalGAN):
     """Mirza & Osindero 2014: the label embedding concatenated to z in G and to D's input."""
+    default_for: ClassVar[tuple[str, ...]] = ("digits",)  # labelled: beats every unconditional candidate (RESULTS)
 
     mode = "concat"
 

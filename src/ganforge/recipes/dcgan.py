@@ -1,6 +1,8 @@
 """DCGAN (Radford et al. 2015) on images of any power-of-two resolution from 8 to 128."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch.nn as nn
 
 from ..errors import ConfigError
@@ -12,6 +14,7 @@ from .gan import GANRecipe
 @RECIPES.register("dcgan")
 class DCGAN(GANRecipe):
     """Radford et al. 2015: convolutional G and D with batch norm."""
+    default_for: ClassVar[tuple[str, ...]] = ("*",)  # any image data no other recipe claims
 
     def build_nets(self) -> dict[str, nn.Module]:
         if self.data.kind != "image":

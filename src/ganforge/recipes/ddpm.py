@@ -17,13 +17,45 @@ chooses it for the levels.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..config import config_section, int_list
 from ..errors import ConfigError, GanforgeError
 from ..models.diffusion import DenoisingUNet
 from .base import RECIPES, Phase, Recipe, Stats, StepContext, Tensor
+
+DIFFUSION_CHECKS = {
+    "timesteps": (lambda v: v >= 2, "an integer >= 2"),
+    "schedule": (lambda v: v in ("cosine", "linear"), "cosine or linear"),
+    "channels": (lambda v: int_list(v, lambda c: c >= 8 and c % 8 == 0),
+                           "comma-separated channel counts, multiples of 8, e.g. 32,64,64"),
+    "attention": (lambda v: int_list(v, lambda a: a in (0, 1)), "comma-separated 0 / 1, one per level"),
+    "layers": (lambda v: v >= 1, "an integer >= 1"),
+    "sampler": (lambda v: v in ("ddim", "ddpm"), "ddim or ddpm"),
+    "sample_steps": (lambda v: v >= 1, "an integer >= 1 (at most diffusion.timesteps)"),
+    "eta": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+}
+
+
+@config_section("diffusion", DIFFUSION_CHECKS)
+@dataclass
+class DiffusionConfig:
+    """The denoising diffusion model (recipes/ddpm.py), on diffusers' UNet2DModel and schedulers."""
+
+    timesteps: int = 1000  # training noise levels T
+    schedule: str = "cosine"  # cosine (Nichol & Dhariwal 2021) | linear (Ho et al. 2020)
+    channels: str = "32,64,64"  # UNet channels per resolution level (each level after the first halves the side)
+    attention: str = "0,0,1"  # self-attention at each level: 1 on, 0 off
+    layers: int = 1  # residual layers per level
+    sampler: str = "ddim"  # what sample, eval and the training grids use: ddim | ddpm (ancestral)
+    sample_steps: int = 50  # denoising steps of that sampler (ddpm with T steps is the original sampler)
+    eta: float = 0.0  # DDIM's stochasticity: 0 deterministic, 1 like DDPM
+    conditional: bool = True  # condition on labels when the data has classes (--label works)
 
 SAMPLERS = ("ddim", "ddpm")
 BETA_SCHEDULES = {"cosine": "squaredcos_cap_v2", "linear": "linear"}
@@ -39,6 +71,7 @@ def seeds_of(z: Tensor) -> list[int]:
 @RECIPES.register("ddpm")
 class DDPM(Recipe):
     """Ho et al. 2020: a diffusers UNet2DModel trained to predict noise; DDPM or DDIM sampling, classes optional."""
+    adversarial: ClassVar[bool] = False
 
     progress: bool = False  # a progress bar over denoising steps (the CLI turns it on)
 

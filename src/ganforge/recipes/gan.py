@@ -162,6 +162,10 @@ class GANRecipe(Recipe):
         # initialisation the code moves G's output as much as z does instead of 1/sqrt(k) as much
         return torch.cat([F.one_hot(code, k).to(z.dtype) * k**0.5, z], 1)  # [n, k + z_dim]
 
+    @property
+    def one_hot_code(self) -> int:
+        return self.cfg.net.z_discrete
+
     def train_latent(self, ctx: StepContext, n: int) -> Tensor:
         return ctx.local(self._latent(n * ctx.world_size, ctx.gen, ctx.gen.device))
 

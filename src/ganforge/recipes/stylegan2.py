@@ -17,14 +17,44 @@ c = k / (k + 1)). Class-conditional when the data has labels (``style.conditiona
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 
+from ..config import config_section
 from ..errors import ConfigError
 from ..models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 from ..nn import log2_resolution
 from .base import RECIPES, Phase, Stats, StepContext, Tensor
 from .gan import GANRecipe
+
+STYLE_CHECKS = {
+    "w_dim": (lambda v: v >= 1, "an integer >= 1"),
+    "map_layers": (lambda v: v >= 1, "an integer >= 1"),
+    "lr_mul": (lambda v: v > 0, "a number > 0"),
+    "mixing": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "pl_weight": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "pl_every": (lambda v: v >= 1, "an integer >= 1"),
+    "pl_decay": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "pl_batch_shrink": (lambda v: v >= 1, "an integer >= 1"),
+}
+
+
+@config_section("style", STYLE_CHECKS)
+@dataclass
+class StyleConfig:
+    """StyleGAN2 (recipes/stylegan2.py); net.z_dim, net.width and net.max_channels size it as well."""
+
+    w_dim: int = 256  # intermediate latent size (512 in the paper)
+    map_layers: int = 8  # mapping network depth
+    lr_mul: float = 0.01  # mapping network learning-rate multiplier
+    mixing: float = 0.9  # probability of style mixing regularization per batch
+    pl_weight: float = 2.0  # path length regularization weight; 0: off
+    pl_every: int = 4  # lazy path length regularization interval
+    pl_decay: float = 0.01  # running mean of path lengths
+    pl_batch_shrink: int = 2  # path length batch = batch_size / this
+    conditional: bool = True  # condition on labels when the data has classes (label embedding into mapping)
 
 
 @RECIPES.register("stylegan2")
@@ -73,6 +103,10 @@ class StyleGAN2(GANRecipe):
         return phases
 
     # ------------------------------------------------------------------ latents and styles
+    @property
+    def one_hot_code(self) -> int:
+        return 0  # z is all normal: a class is a label, embedded in the mapping network
+
     def latent(self, n: int, gen: torch.Generator | None, device: torch.device,
                truncation: float | None = None) -> Tensor:
         if truncation is not None and not truncation >= 0:

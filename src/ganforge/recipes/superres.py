@@ -26,18 +26,61 @@ stage 1) and the EMA of the GAN stage's G, weight by weight (ESRGAN's network in
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..config import config_section
+from ..data.run_data import RunData
 from ..data.superres import bicubic_up, degrade
 from ..errors import ConfigError
+from ..inference.pipelines import Upscaler
 from ..losses import get_loss
 from ..models.superres import RRDBNet, SRResNet, VGGDiscriminator
-from .base import RECIPES, Phase, Stats, StepContext, Tensor
+from ..runs import checkpoint as ck
+from .base import RECIPES, Phase, Shards, Stats, StepContext, Tensor
 from .translation import TranslationRecipe
+
+SR_CHECKS = {
+    "scale": (lambda v: v in (2, 4), "2 or 4"),
+    "pretrain": (lambda v: v >= 0, "an integer >= 0 (0: no PSNR-oriented stage)"),
+    "pixel": (lambda v: v in ("l1", "l2"), "l1 or l2"),
+    "pixel_weight": (lambda v: v >= 0, "a number >= 0"),
+    "perceptual": (lambda v: v in ("disc", "none") or (v.startswith("vgg19:") and len(v) > 6),
+                      "disc, none or vgg19:PATH (a local torchvision VGG19 weights file)"),
+    "perceptual_weight": (lambda v: v >= 0, "a number >= 0"),
+    "adv_weight": (lambda v: v >= 0, "a number >= 0"),
+    "blocks": (lambda v: v >= 1, "an integer >= 1"),
+    "growth": (lambda v: v >= 1, "an integer >= 1"),
+    "d_width": (lambda v: v >= 1, "an integer >= 1"),
+    "blur": (lambda v: v >= 0, "a number >= 0 (0: no blur)"),
+    "noise": (lambda v: 0 <= v <= 1, "a number in [0, 1] (0: no noise)"),
+}
+
+
+@config_section("sr", SR_CHECKS)
+@dataclass
+class SRConfig:
+    """Super-resolution: SRGAN and ESRGAN (recipes/superres.py); ``resolution`` is the HR patch side."""
+
+    scale: int = 4  # upscaling factor: 2 or 4
+    pretrain: int = 2000  # PSNR-oriented steps before the GAN stage (part of `steps`)
+    pixel: str = "l1"  # l1 | l2: the PSNR stage's loss, and the GAN stage's pixel term
+    pixel_weight: float = 0.01  # GAN stage: weight of the pixel term (ESRGAN's eta)
+    perceptual: str = "disc"  # content loss features: disc (the discriminator's own) | none | vgg19:PATH
+    perceptual_weight: float = 1.0  # GAN stage: weight of the content loss
+    adv_weight: float = 0.005  # GAN stage: weight of the adversarial term (SRGAN 1e-3, ESRGAN 5e-3)
+    blocks: int = 8  # residual blocks (srgan) or RRDBs (esrgan)
+    growth: int = 16  # esrgan: channels added by each conv of a dense block
+    d_width: int = 16  # discriminator channels at full resolution (doubling per stage); net.width sizes G
+    norm: bool = False  # srgan: batch norm in the residual blocks (the paper's; off in EDSR / ESRGAN)
+    residual: bool = True  # G adds its output to the bicubic upsampling (learns the missing detail)
+    blur: float = 0.0  # degradation: Gaussian blur of sigma up to this (HR px) before downsampling; 0: none
+    noise: float = 0.0  # degradation: Gaussian noise of std up to this (in [0, 1] units) on the LR image; 0: none
+    flip: bool = True  # random flips and transposition of training patches
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -78,7 +121,9 @@ class VGGFeatures(nn.Module):
 class SRRecipe(TranslationRecipe):
     """Shared by SRGAN and ESRGAN: data, degradation, the two stages; subclasses pick the generator."""
 
-    upscales: ClassVar[bool] = True
+    pipeline = Upscaler
+    own_metrics: ClassVar[str | None] = "psnr, ssim, hf_ratio, hf_corr on Y, beside bicubic"
+    default_data: ClassVar[str | None] = "sr:photos"
 
     def __post_init__(self) -> None:
         cfg, s = self.cfg, self.cfg.sr
@@ -206,6 +251,25 @@ class SRRecipe(TranslationRecipe):
         stats["Loss/G/total"] = loss.detach()
         return loss, stats
 
+    # ------------------------------------------------------------------ after training
+    def load_pipeline(self, weights: dict[str, dict[str, Tensor]], run_dir, ema: bool = True) -> Upscaler:
+        """The GAN generator and the PSNR-oriented copy taken at the end of stage 1 (a run stopped before its
+        GAN stage has none: the generator is both)."""
+        up = super().load_pipeline(weights, run_dir, ema)
+        psnr = self.nets["G_psnr"]
+        ck.load_into(psnr, weights.get("G_psnr"), "G_psnr")
+        return Upscaler(self, up.net, self.data, run_dir, psnr if int(psnr.taken_at) >= 0 else None)
+
+    def measure(self, G: nn.Module, data: RunData, names: list[str], n: int, seed: int, *,
+                draw_seed: int | None = None, features: str | None = None, inception_weights: str | None = None,
+                shards: Shards | None = None) -> dict | None:
+        """Y-channel PSNR / SSIM and detail of whole held-out photos upscaled by tiles, beside bicubic."""
+        from ..metrics.superres import run_metrics
+
+        if shards is not None and not shards.is_main:
+            return None
+        return run_metrics(self, G, data.train.name)
+
     # ------------------------------------------------------------------ the sampling face
     def translate(self, G: nn.Module, x: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)
@@ -214,7 +278,7 @@ class SRRecipe(TranslationRecipe):
     def grid_source(self, x: Tensor) -> Tensor:
         return self.low_res(x)
 
-    def preview(self, G: nn.Module, a: Tensor, b: Tensor) -> list[Tensor]:
+    def columns(self, G: nn.Module, a: Tensor, b: Tensor) -> list[Tensor]:
         """bicubic | G(LR) | HR, at the HR size."""
         lr = self.low_res(a)
         return [bicubic_up((lr + 1) / 2, self.scale) * 2 - 1, self.translate(G, lr), a]

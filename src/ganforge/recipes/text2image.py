@@ -16,25 +16,56 @@ prompts (``ganforge sample RUN --prompt "..."``), refusing unknown words.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn as nn
 from torch.func import functional_call
 
+from ..config import config_section
+from ..data.run_data import RunData
 from ..errors import ConfigError, GanforgeError
 from ..losses import r1_penalty
 from ..models.text2image import TextDiscriminator, TextToImageGenerator, contrastive_loss
 from ..text import Vocabulary
-from .base import RECIPES, Phase, Stats, StepContext, Tensor, truncated_normal
+from .base import RECIPES, Phase, Shards, Stats, StepContext, Tensor, truncated_normal
 from .gan import GANRecipe
+
+TEXT_CHECKS = {
+    "pretrain": (lambda v: v >= 0, "an integer >= 0 (0: no alignment stage; encoders stay random)"),
+    "lr": (lambda v: v > 0, "a number > 0"),
+    "embed_dim": (lambda v: v >= 8, "an integer >= 8"),
+    "code_dim": (lambda v: v >= 1, "an integer >= 1"),
+    "kl": (lambda v: v >= 0, "a number >= 0"),
+    "mismatch": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "match": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+}
+
+
+@config_section("text", TEXT_CHECKS)
+@dataclass
+class TextConfig:
+    """Text-to-image (recipes/text2image.py): sentence and image encoders, then a text-conditioned GAN."""
+
+    pretrain: int = 1500  # steps aligning the encoders (CLIP-style) before the GAN stage (part of `steps`)
+    lr: float = 1e-3  # the encoders' learning rate in the alignment stage
+    embed_dim: int = 64  # the shared text-image embedding
+    code_dim: int = 32  # conditioning augmentation: the text code G sees
+    kl: float = 1.0  # weight of conditioning augmentation's KL term (StackGAN)
+    mismatch: float = 0.5  # share of D's negatives that are real images with another image's caption (GAN-CLS)
+    match: float = 0.0  # weight of G's image-text matching loss through the frozen encoders (AttnGAN's DAMSM)
+    encoder: str = ""  # a text2image RUN whose aligned encoders to start from (word by word); with pretrain=0, as is
 
 GRID_PROMPTS = 8
 
 
 @RECIPES.register("text2image")
 class TextToImage(GANRecipe):
+    """Text-to-image: a sentence encoder aligned CLIP-style with an image encoder, then a matching-aware GAN."""
     texts: ClassVar[bool] = True
+    default_data: ClassVar[str | None] = "shapes"
+    default_for: ClassVar[tuple[str, ...]] = ("shapes", "captions")
 
     def __post_init__(self) -> None:
         if not self.data.captioned:
@@ -124,6 +155,19 @@ class TextToImage(GANRecipe):
         return G(z, labels)
 
     # ------------------------------------------------------------------ phases
+    def measure(self, G: nn.Module, data: RunData, names: list[str], n: int, seed: int, *,
+                draw_seed: int | None = None, features: str | None = None, inception_weights: str | None = None,
+                shards: Shards | None = None) -> dict | None:
+        """The image measures of every sampler, and whether the picture shows what the caption says, for seen
+        and held-out captions (:mod:`ganforge.metrics.text2image`)."""
+        from ..metrics.text2image import text_metrics
+
+        result = super().measure(G, data, names, n, seed, draw_seed=draw_seed, features=features,
+                                 inception_weights=inception_weights, shards=shards)
+        if result is not None:
+            result.update(text_metrics(self, G, {"seen": data.train, "held_out": data.held_out()}, min(n, 500), seed))
+        return result
+
     def align_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         G = self.nets["G"]
         real, tokens = ctx.real()
@@ -178,8 +222,8 @@ def load_encoders(G: nn.Module, vocab: Vocabulary, shape: tuple[int, ...], run: 
     """Start G's sentence and image encoders from another text2image run's (its EMA weights): every word of
     ``vocab`` takes that run's embedding of the same word, so vocabularies may differ in order and extent,
     but each word here must be known there."""
-    from ..train import checkpoint as ck
-    from ..train.rundir import read_run
+    from ..runs import checkpoint as ck
+    from ..runs.rundir import read_run
 
     run_dir, cfg, spec = read_run(run)
     if cfg.recipe != "text2image":

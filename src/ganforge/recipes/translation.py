@@ -27,16 +27,55 @@ Training inputs are enlarged by ``translate.jitter`` and randomly cropped back, 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..config import config_section
+from ..data import Dataset
+from ..data.run_data import RunData
 from ..errors import ConfigError, GanforgeError
+from ..inference.pipelines import Translator
 from ..losses import get_loss
 from ..models.translation import PatchDiscriminator, ResnetGenerator, TwoWay, UNetGenerator, patch_layers_for
-from .base import RECIPES, Phase, Recipe, Stats, StepContext, Tensor
+from .base import GRID_SAMPLES, RECIPES, Phase, Picture, PictureInputs, Recipe, Shards, Stats, StepContext, Tensor
+
+TRANSLATE_CHECKS = {
+    "l1": (lambda v: v >= 0, "a number >= 0"),
+    "cycle": (lambda v: v >= 0, "a number >= 0"),
+    "identity": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "self_reg": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "pool": (lambda v: v >= 0, "an integer >= 0 (0: no history)"),
+    "blocks": (lambda v: v >= 0, "an integer >= 0"),
+    "down": (lambda v: 0 <= v <= 4, "an integer from 0 to 4"),
+    "patch": (lambda v: v >= 0, "pixels >= 0 (0: the paper's 70 at 256 px, scaled to the resolution)"),
+    "norm": (lambda v: v in ("instance", "batch"), "instance or batch"),
+    "dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "jitter": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+}
+
+
+@config_section("translate", TRANSLATE_CHECKS)
+@dataclass
+class TranslateConfig:
+    """Image-to-image translation: pix2pix and CycleGAN (recipes/translation.py)."""
+
+    l1: float = 100.0  # pix2pix: weight of the L1 distance to the target
+    cycle: float = 10.0  # CycleGAN: lambda of the cycle-consistency L1 loss (both directions)
+    identity: float = 0.5  # CycleGAN: identity-mapping loss weight, as a multiple of cycle; 0: off
+    self_reg: float = 0.0  # CycleGAN: weight of |G(x) - x|, SimGAN's self-regularization (keeps content); 0: off
+    pool: int = 50  # CycleGAN: generated images kept per domain to show the discriminators; 0: none
+    blocks: int = 9  # CycleGAN: residual blocks of the ResNet generators (6 or 9 in the paper)
+    down: int = 2  # CycleGAN: stride-2 downsamplings of the ResNet generators
+    patch: int = 0  # PatchGAN receptive field in px (nearest of 10, 16, 34, 70, 142, ...); 0: 70 at 256 px, scaled
+    norm: str = "instance"  # instance | batch
+    dropout: float = 0.5  # pix2pix: U-Net decoder dropout (the paper's noise); 0: off
+    jitter: float = 0.125  # training inputs are enlarged by this fraction, then randomly cropped back
+    flip: bool = True  # random horizontal mirroring of training inputs
+    keep_luminance: bool = False  # output luma = input luma: colourisation as predicting chroma
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as the data loaders convert colour to grey
 
@@ -126,7 +165,8 @@ class TranslationRecipe(Recipe):
     """Shared by pix2pix and CycleGAN: data checks, augmentation, optimizers, and the sampling face
     (``translate`` instead of ``latent``/``generate``)."""
 
-    translates: ClassVar[bool] = True
+    pipeline = Translator
+    own_metrics: ClassVar[str | None] = "psnr, ssim, l1; cycle_l1, fd_ab, fd_ba, labels_kept_*"
     directions: ClassVar[tuple[str, ...]] = ("AtoB",)
     needs_pairs: ClassVar[bool] = True
 
@@ -184,13 +224,47 @@ class TranslationRecipe(Recipe):
         """Model-space images of the source domain -> the other domain's (``G`` live or loaded)."""
         raise NotImplementedError
 
-    def preview(self, G: nn.Module, a: Tensor, b: Tensor) -> list[Tensor]:
+    def columns(self, G: nn.Module, a: Tensor, b: Tensor) -> list[Tensor]:
         """Columns of a training picture, model space: input | output | target (or reconstruction)."""
         raise NotImplementedError
 
     def grid_source(self, x: Tensor) -> Tensor:
         """What :meth:`translate` is given for training images ``x`` in pictures and health checks."""
         return x
+
+    # ------------------------------------------------------------------ training pictures and measures
+    def fixed_pairs(self, pics: PictureInputs, k: int) -> tuple[Tensor, Tensor]:
+        """The first ``k`` fixed training inputs and their partners (domain B; the images themselves when the
+        data has one domain, as super-resolution's)."""
+        idx = pics.fixed_idx[:k]
+        b = pics.x if pics.x_b is None else pics.x_b
+        return pics.x[idx], b[idx % len(b)]
+
+    def preview(self, G: nn.Module, pics: PictureInputs, n: int = GRID_SAMPLES) -> Tensor:
+        """The translations of fixed training inputs."""
+        return pics.data.from_model(self.translate(G, self.grid_source(self.fixed_pairs(pics, n)[0])).float())
+
+    def pictures(self, G: nn.Module, pics: PictureInputs) -> list[Picture]:
+        """Rows of input | output | target (or reconstruction) for 8 fixed training inputs."""
+        columns = self.columns(G, *self.fixed_pairs(pics, 8))
+        c = max(col.shape[1] for col in columns)
+        cells = torch.stack([pics.data.from_model(col.float()).expand(-1, c, -1, -1) for col in columns], 1)
+        return [Picture(cells.flatten(0, 1), len(columns))]
+
+    def outputs_domain(self, data: Dataset) -> Tensor:
+        return data.x if data.x_b is None else data.x_b
+
+    def measure(self, G: nn.Module, data: RunData, names: list[str], n: int, seed: int, *,
+                draw_seed: int | None = None, features: str | None = None, inception_weights: str | None = None,
+                shards: Shards | None = None) -> dict | None:
+        """PSNR / SSIM / L1 (paired) or cycle error, fd both ways and digits kept (unpaired) on held-out data,
+        beside the trivial baselines (:mod:`ganforge.metrics.translation`); on rank 0 only."""
+        from ..inference.tiling import translate_batch
+        from ..metrics.translation import translation_metrics
+
+        if shards is not None and not shards.is_main:
+            return None
+        return translation_metrics(lambda x, d: translate_batch(self, G, x, d), data.train, data.held_out(), seed)
 
     def latent(self, n: int, gen: torch.Generator | None, device: torch.device,
                truncation: float | None = None) -> Tensor:
@@ -205,6 +279,7 @@ class TranslationRecipe(Recipe):
 @RECIPES.register("pix2pix")
 class Pix2Pix(TranslationRecipe):
     """pix2pix (Isola et al. 2017): U-Net G, conditional PatchGAN D, adversarial + L1 (paired data)."""
+    default_data: ClassVar[str | None] = "edges2photos"
 
     def build_nets(self) -> dict[str, nn.Module]:
         cfg, t = self.cfg, self.cfg.translate
@@ -244,13 +319,14 @@ class Pix2Pix(TranslationRecipe):
         self.check_direction(direction)
         return G(x)
 
-    def preview(self, G: nn.Module, a: Tensor, b: Tensor) -> list[Tensor]:
+    def columns(self, G: nn.Module, a: Tensor, b: Tensor) -> list[Tensor]:
         return [a, G(a), b]
 
 
 @RECIPES.register("cyclegan")
 class CycleGAN(TranslationRecipe):
     """CycleGAN (Zhu et al. 2017): two ResNet generators, two PatchGANs, LSGAN + cycle + identity, image pools."""
+    default_data: ClassVar[str | None] = "digits2typeset"
 
     directions: ClassVar[tuple[str, ...]] = ("AtoB", "BtoA")
     needs_pairs: ClassVar[bool] = False
@@ -325,7 +401,7 @@ class CycleGAN(TranslationRecipe):
         self.check_direction(direction)
         return G(x, direction)
 
-    def preview(self, G: nn.Module, a: Tensor, b: Tensor) -> list[Tensor]:
+    def columns(self, G: nn.Module, a: Tensor, b: Tensor) -> list[Tensor]:
         """a | G(a) | F(G(a)) | b | F(b) | G(F(b))."""
         fake_b, fake_a = G.ab(a), G.ba(b)
         return [a, fake_b, G.ba(fake_b), b, fake_a, G.ab(fake_a)]

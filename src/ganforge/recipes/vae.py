@@ -14,15 +14,36 @@ how well the encoder-decoder pair keeps an image.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..config import config_section
 from ..errors import ConfigError
 from ..models.vae import ConvVAE
 from ..nn import log2_resolution
 from .base import RECIPES, Phase, Recipe, Stats, StepContext, Tensor, truncated_normal
+
+VAE_CHECKS = {
+    "likelihood": (lambda v: v in ("bernoulli", "gaussian"), "bernoulli or gaussian"),
+    "beta": (lambda v: v >= 0, "a number >= 0"),
+    "warmup": (lambda v: 0 <= v <= 1, "a number in [0, 1] (0: no warm-up)"),
+    "sigma": (lambda v: v >= 0, "a number >= 0 (0: learned)"),
+}
+
+
+@config_section("vae", VAE_CHECKS)
+@dataclass
+class VAEConfig:
+    """The variational autoencoder (recipes/vae.py); net.z_dim, net.width and net.max_channels size it."""
+
+    likelihood: str = "bernoulli"  # bernoulli (pixels as probabilities) | gaussian
+    beta: float = 1.0  # weight of the KL term (beta-VAE, Higgins et al. 2017); 1: the ELBO
+    warmup: float = 0.1  # the KL weight ramps linearly from 0 to beta over this fraction of the steps; 0: off
+    sigma: float = 0.0  # gaussian: the fixed standard deviation in model space [-1, 1]; 0: learned (sigma-VAE)
 
 
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
@@ -33,6 +54,7 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
 @RECIPES.register("vae")
 class VAE(Recipe):
     """Kingma & Welling 2014: a convolutional VAE on the DCGAN backbones, Bernoulli or Gaussian, KL warm-up."""
+    adversarial: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.data.kind != "image":

@@ -2,6 +2,8 @@
 flattened images; ``loss=minimax`` is the original objective, ``nonsaturating`` the default."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn as nn
 
@@ -17,6 +19,7 @@ PROTOTYPE_SPREAD = 0.01
 @RECIPES.register("vanilla")
 class VanillaGAN(GANRecipe):
     """Goodfellow et al. 2014: MLP G and D, minimax or non-saturating loss."""
+    default_for: ClassVar[tuple[str, ...]] = ("points",)
 
     def build_nets(self) -> dict[str, nn.Module]:
         n, shape, points = self.cfg.net, self.data.shape, self.data.kind == "points"

@@ -182,8 +182,8 @@ def report_html(run_dir: Path, cfg: TrainConfig, meta: dict) -> str:
 
 def write_pages(run_dir: str | Path) -> Path:
     """MODEL_CARD.md and report.html from the run directory alone; returns report.html's path."""
+    from ..runs.rundir import read_meta, read_run
     from .model_card import write_model_card
-    from .rundir import read_meta, read_run
 
     run_dir, cfg, spec = read_run(run_dir)
     meta = {"shape": list(spec.shape), **read_meta(run_dir)}

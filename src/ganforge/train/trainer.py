@@ -18,25 +18,27 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
 from ..config import TrainConfig
 from ..console import info, warn
-from ..data import DataRequest, Dataset, InfiniteSampler, load_training_set
+from ..data import Dataset
+from ..data.batches import BatchSource
+from ..data.run_data import RunData
 from ..errors import ConfigError, GanforgeError, TrainingDiverged
+from ..measure import final_names, measure
 from ..recipes import Recipe, StepContext, build_recipe, lr_factor
-from ..text import Vocabulary, caption_tokens
-from . import checkpoint as ck
+from ..recipes.base import GRID_SAMPLES, PictureInputs, Shards
+from ..runs import checkpoint as ck
+from ..runs.rundir import RunLock, new_run_dir, write_run_files
+from ..runs.visuals import save_loss_plot
+from ..version import __version__
 from .distributed import DistInfo, average_gradients, broadcast_module, init_distributed, shutdown
 from .ema import EMA
 from .health import HealthMonitor, mean_pairwise_distance
 from .logger import RunLogger, StatsAccumulator, read_log
 from .progress import TrainProgress
 from .report import write_report
-from .rundir import RunLock, new_run_dir, write_run_files
-from .visuals import save_loss_plot
 
-GRID_SAMPLES = 64
-HEALTH_SAMPLES = 64  # fixed latents whose spread is compared with real data's
+HEALTH_SAMPLES = GRID_SAMPLES  # fixed outputs whose spread is compared with real data's
 
 
 def pick_device(name: str, dist: DistInfo) -> torch.device:
@@ -78,8 +80,8 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)  # process-wide; tiny nets lose more to thread sync than they gain
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.data: Dataset = load_training_set(cfg.data, self._data_request(), cfg.data_fraction, cfg.seed,
-                                               held_out=False)[0]
+        self.run_data = RunData.of(cfg)  # the held-out split and the reference are read when a measure needs them
+        self.data: Dataset = self.run_data.train
         self.recipe: Recipe = build_recipe(cfg, self.data.spec())
         self.recipe.fit_data(self.data.to_model(self.data.x))
         for net in self.recipe.nets.values():
@@ -98,24 +100,10 @@ class Trainer:
             for net in self.recipe.nets.values():
                 net.compile()
 
-        # Data lives on the device in model space; a batch is an index.
-        self.x = self.data.to_model(self.data.x).to(self.device)
-        if cfg.channels_last and self.x.dim() == 4:
-            self.x = self.x.contiguous(memory_format=torch.channels_last)
-        self.y = None if self.data.y is None else self.data.y.to(self.device)
-        if self.data.captions is not None:  # captioned data: a batch's "labels" are its captions' token ids
-            self.y = caption_tokens(self.data.captions, Vocabulary(self.data.spec().vocab)).to(self.device)
         # one global batch order and one noise stream on every rank; each rank takes its slice
-        self.sampler = InfiniteSampler(len(self.data), cfg.batch_size, seed=cfg.seed * 1000)
-        # translation: domain B, read at the same indices when paired, from a sampler of its own otherwise
-        self.x_b = None if self.data.x_b is None else self.data.to_model(self.data.x_b).to(self.device)
-        self.sampler_b = (InfiniteSampler(len(self.data.x_b), cfg.batch_size, seed=cfg.seed * 1000 + 1)
-                          if self.x_b is not None and not self.data.paired else None)
-        self.last_idx: torch.Tensor | None = None
+        self.batches = BatchSource(self.data, self.device, cfg.batch_size, cfg.seed, self.dist.rank,
+                                   self.dist.world_size, cfg.channels_last)
         self.noise_gen = torch.Generator(self.device).manual_seed(cfg.seed * 1000 + 7)
-        grid_gen = torch.Generator(self.device).manual_seed(cfg.seed)
-        self.grid_labels = self._grid_labels()
-        self.grid_z_gen_state = grid_gen.get_state()
 
         self.amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
@@ -124,12 +112,9 @@ class Trainer:
         self.stats = StatsAccumulator()
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
         fixed = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))[:HEALTH_SAMPLES]
-        self.fixed_idx = fixed.to(self.device)  # training images shown in pictures
-        real = self.data.x[fixed] if self.x_b is None else self.data.x_b[fixed % len(self.data.x_b)]
-        self.health = HealthMonitor(cfg.health, float(mean_pairwise_distance(real)))  # outputs vs their domain
-        if self.recipe.translates:  # fixed inputs (and partners) for the pictures and the health check
-            b = self.x if self.x_b is None else self.x_b  # super-resolution: one domain, the HR images
-            self.grid_inputs = (self.x[fixed.to(self.device)], b[(fixed % len(b)).to(self.device)])
+        self.pics = PictureInputs(self.data, self.batches.x, self.batches.x_b, fixed.to(self.device), cfg.seed)
+        outputs = self.recipe.outputs_domain(self.data)  # what the generator's outputs should spread like
+        self.health = HealthMonitor(cfg.health, float(mean_pairwise_distance(outputs[fixed % len(outputs)])))
         self.health_checks = 0
         self.best_value: float | None = None
         self.last_eval: tuple[int, dict] | None = None  # (step, result) of the latest evaluate()
@@ -137,10 +122,6 @@ class Trainer:
         self.lock = RunLock(self.run_dir)
 
     # ---------------------------------------------------------------- setup helpers
-    def _data_request(self) -> DataRequest:
-        cfg = self.cfg
-        return DataRequest(cfg.resolution, cfg.channels, cfg.data_root, "train", cfg.seed)
-
     def _amp_dtype(self) -> torch.dtype | None:
         if not self.cfg.amp:
             return None
@@ -149,14 +130,6 @@ class Trainer:
         if self.device.type != "cuda":
             raise ConfigError(f"amp=true is for CUDA and CPU devices, not {self.device.type}")
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-    def _grid_labels(self) -> torch.Tensor | None:
-        """One row per class for labelled data (used by conditional recipes)."""
-        k = self.data.num_classes
-        if not k:
-            return None
-        per = max(1, GRID_SAMPLES // k)
-        return torch.arange(k, device=self.device).repeat_interleave(per)
 
     # ---------------------------------------------------------------- checkpoints
     def weights(self) -> dict[str, torch.Tensor]:
@@ -174,8 +147,7 @@ class Trainer:
             "counters": vars(self.state).copy(),
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "scaler": self.scaler.state_dict(),
-            "sampler": self.sampler.state_dict(),
-            **({"sampler_b": self.sampler_b.state_dict()} if self.sampler_b is not None else {}),
+            **self.batches.state_dict(),
             "noise_gen": self.noise_gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "recipe": self.recipe.state_dict(),
@@ -206,9 +178,7 @@ class Trainer:
             o.load_state_dict(state["optimizers"][k])
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
-        self.sampler.load_state_dict(state["sampler"])
-        if self.sampler_b is not None:
-            self.sampler_b.load_state_dict(state["sampler_b"])
+        self.batches.load_state_dict(state)
         self.noise_gen.set_state(state["noise_gen"])
         torch.set_rng_state(state["torch_rng"])
         self.recipe.load_state_dict(state.get("recipe", {}))
@@ -237,27 +207,15 @@ class Trainer:
         self.logger.log(self.state.step, {"Health/rollback": float(rollbacks), "Health/lr_scale": scale})
 
     # ---------------------------------------------------------------- one step
-    def _real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        r = self.dist.rank
-        idx = self.sampler.next()[r * self.batch : (r + 1) * self.batch].to(self.device)
-        self.last_idx = idx
-        return self.x[idx], None if self.y is None else self.y[idx]
-
-    def _real_b(self) -> torch.Tensor:
-        """Domain B: the partners of the last ``_real()`` batch (paired), or a batch of its own."""
-        if self.sampler_b is None:
-            return self.x_b[self.last_idx]
-        r = self.dist.rank
-        return self.x_b[self.sampler_b.next()[r * self.batch : (r + 1) * self.batch].to(self.device)]
-
     def train_step(self) -> None:
         step = self.state.step
         f = lr_factor(self.cfg, step) * self.state.lr_scale
         for k, o in self.optimizers.items():
             for g, base in zip(o.param_groups, self.base_lrs[k]):
                 g["lr"] = base * f
-        ctx = StepContext(step, self.batch, self._real, self.noise_gen, self.dist.rank, self.dist.world_size,
-                          self._real_b if self.x_b is not None else None, self.ema.model if self.ema else None)
+        b = self.batches
+        ctx = StepContext(step, self.batch, b.real, self.noise_gen, self.dist.rank, self.dist.world_size,
+                          b.real_b if b.two_domains else None, self.ema.model if self.ema else None)
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
                     else contextlib.nullcontext())
         for phase in self.phases:
@@ -283,72 +241,43 @@ class Trainer:
         self.state.images_seen += self.cfg.batch_size
 
     # ---------------------------------------------------------------- pictures
-    @torch.no_grad()
-    def sample_grid(self, n: int = GRID_SAMPLES) -> torch.Tensor:
-        """Samples from fixed latents in data space (EMA generator when there is one)."""
-        G = self.sampling_net()
-        was_training = G.training
-        G.eval()
-        if self.recipe.translates:  # the translations of fixed training inputs
-            x = self.recipe.translate(G, self.recipe.grid_source(self.grid_inputs[0][:n]))
-        else:
-            gen = torch.Generator(self.device)
-            gen.set_state(self.grid_z_gen_state)
-            labels = self.grid_labels if self.recipe.conditional else None
-            n = len(labels) if labels is not None else n
-            x = self.recipe.generate(G, self.recipe.latent(n, gen, self.device), labels=labels)
-        G.train(was_training)
-        return self.data.from_model(x.float())
-
     def sampling_net(self) -> torch.nn.Module:
         """The generator pictures and metrics are made with: the EMA copy when there is one."""
         return self.ema.model if self.ema is not None else self.recipe.nets[self.recipe.generator_name]
 
-    @torch.no_grad()
-    def translation_grid(self, k: int = 8) -> tuple[torch.Tensor, int]:
-        """Rows of input | output | target (or reconstruction) for fixed training inputs, data space."""
+    @contextlib.contextmanager
+    def evaluating(self):
+        """The sampling network in eval mode without gradients, back in its mode afterwards."""
         G = self.sampling_net()
         was_training = G.training
-        columns = self.recipe.preview(G.eval(), self.grid_inputs[0][:k], self.grid_inputs[1][:k])
-        G.train(was_training)
-        c = max(col.shape[1] for col in columns)
-        cells = torch.stack([self.data.from_model(col.float()).expand(-1, c, -1, -1) for col in columns], 1)
-        return cells.flatten(0, 1), len(columns)
+        try:
+            with torch.no_grad():
+                yield G.eval()
+        finally:
+            G.train(was_training)
+
+    def sample_grid(self, n: int = GRID_SAMPLES) -> torch.Tensor:
+        """The recipe's outputs for the run's fixed inputs, data space (EMA generator when there is one)."""
+        with self.evaluating() as G:
+            return self.recipe.preview(G, self.pics, n)
 
     def write_samples(self, final: bool = False) -> None:
         if not self.dist.is_main:
             return
-        from ..provenance import provenance
-        from .visuals import save_image_grid, save_points_plot
+        from ..runs.provenance import provenance
+        from ..runs.visuals import save_image_grid, save_points_plot
 
         tag = "final" if final else f"step-{self.state.step:07d}"
         path = self.run_dir / "samples" / f"{tag}.png"
-        info = provenance(self.cfg.recipe, self.run_dir, seed=self.cfg.seed, step=self.state.step)
         if self.data.kind == "points":
-            fake = self.sample_grid(2500)
-            save_points_plot(fake, self.data.x[:2500], path, f"{self.cfg.data}, step {self.state.step}")
-        elif self.recipe.translates:
-            grid, columns = self.translation_grid()
-            save_image_grid(grid, path, nrow=columns, info=info)
-        else:
-            by_class = self.recipe.conditional and self.grid_labels is not None  # one row per class
-            nrow = len(self.grid_labels) // self.data.num_classes if by_class else None
-            save_image_grid(self.sample_grid(), path, nrow=nrow, info=info)
-            pairs = self.reconstruction_grid()
-            if pairs is not None:
-                save_image_grid(pairs, path.with_name(f"{tag}-reconstructions.png"), nrow=8, info=info)
-
-    @torch.no_grad()
-    def reconstruction_grid(self, k: int = 32) -> torch.Tensor | None:
-        """Pairs of fixed training images and their reconstructions, data space (VAE); None otherwise."""
-        G = self.sampling_net()
-        was_training = G.training
-        x = self.x[self.fixed_idx[:k]]
-        recon = self.recipe.reconstructions(G.eval(), x)
-        G.train(was_training)
-        if recon is None:
-            return None
-        return self.data.from_model(torch.stack([x, recon.float()], 1).flatten(0, 1).float())
+            title = f"{self.cfg.data}, step {self.state.step}"
+            save_points_plot(self.sample_grid(2500), self.data.x[:2500], path, title)
+            return
+        info = provenance(self.cfg.recipe, self.run_dir, seed=self.cfg.seed, step=self.state.step)
+        with self.evaluating() as G:
+            pictures = self.recipe.pictures(G, self.pics)
+        for picture in pictures:
+            save_image_grid(picture.images, path.with_name(f"{tag}{picture.suffix}.png"), nrow=picture.nrow, info=info)
 
     # ---------------------------------------------------------------- the loop
     def fit(self) -> Path:
@@ -453,9 +382,9 @@ class Trainer:
     def write_pages(self, final: dict | None) -> None:
         """final_metrics.json, the finished run's counters in run.json, MODEL_CARD.md and report.html."""
         from ..io import write_json
+        from ..runs.rundir import update_meta
         from .model_card import FINAL_FILE
         from .report_html import write_pages
-        from .rundir import update_meta
 
         if final:
             write_json(self.run_dir / FINAL_FILE, final)
@@ -498,79 +427,39 @@ class Trainer:
             self.save()
 
     def measure(self, n: int, names: list[str]) -> dict | None:
-        """Metrics of ``n`` samples of the (EMA) generator against the training data, logged as ``Metrics/*``.
+        """The recipe's metrics of ``n`` samples (or of held-out inputs) of the (EMA) generator, logged as
+        ``Metrics/*``, through the one measuring path ``ganforge eval`` takes too (:mod:`ganforge.measure`).
 
         Called on every rank: under DDP each rank extracts the features of its share of the samples,
         rank 0 gathers them and computes the metrics (and returns them; other ranks get None).
         """
-        from ..drawing import draw
-        from ..metrics import evaluate_samples, sample_outputs
-
-        G = self.sampling_net()
-        if self.recipe.translates:
-            return self.measure_translation(G)
-        was_training = G.training
-        fake, labels = draw(self.recipe, G.eval(), self.data.spec(), n, self.cfg.seed + 99)  # same on every rank
-        G.train(was_training)
-        precomputed = None
-        if self.dist.enabled:
-            import torch.distributed as dist
-
-            mine = sample_outputs(torch.tensor_split(fake, self.dist.world_size)[self.dist.rank], self.data)
-            shards: list = [None] * self.dist.world_size
-            dist.all_gather_object(shards, mine)  # our own processes' tensors, not user files
-            if not self.dist.is_main:
-                return None
-            precomputed = {k: _concat([s[k] for s in shards]) for k in mine}
-        held_out = None
-        if "memorization" in names:
-            held_out = load_training_set(self.cfg.data, self._data_request(), self.cfg.data_fraction, self.cfg.seed)[1]
-        result = evaluate_samples(fake, self.data, names, seed=self.cfg.seed,
-                                  requested_labels=None if self.recipe.texts else labels,
-                                  precomputed=precomputed, train_set=self.data, held_out=held_out)
-        if self.recipe.texts:  # does the picture show what the caption says (seen and held-out captions)
-            from ..metrics.text2image import text_metrics
-
-            if held_out is None:
-                held_out = load_training_set(self.cfg.data, self._data_request(), self.cfg.data_fraction,
-                                             self.cfg.seed)[1]
-            result.update(text_metrics(self.recipe, G.eval(), {"seen": self.data, "held_out": held_out},
-                                       min(n, 500), self.cfg.seed))
-            G.train(was_training)
-        self.logger.log(self.state.step, {f"Metrics/{k}": float(v) for k, v in result.items()
-                                          if isinstance(v, (int, float))})
+        shards = Shards(self.dist.rank, self.dist.world_size, self._gather) if self.dist.enabled else None
+        result = measure(self.recipe, self.sampling_net(), self.run_data, names, n, self.cfg.seed,
+                         draw_seed=self.cfg.seed + 99, shards=shards)
+        if result is not None:
+            self.logger.log(self.state.step, {f"Metrics/{k}": float(v) for k, v in result.items()
+                                              if isinstance(v, (int, float))})
         return result
 
-    def measure_translation(self, G: torch.nn.Module) -> dict | None:
-        """Translation metrics on the held-out pairs / images (rank 0; the others get None)."""
+    def _gather(self, mine: dict) -> dict | None:
+        """Every rank's feature shards, joined on rank 0 (None on the others)."""
+        import torch.distributed as dist
+
+        shards: list = [None] * self.dist.world_size
+        dist.all_gather_object(shards, mine)  # our own processes' tensors, not user files
         if not self.dist.is_main:
             return None
-        from ..metrics.translation import translation_metrics
-
-        held_out = None if self.recipe.upscales else load_training_set(  # SR measures held-out images whole
-            self.cfg.data, self._data_request(), self.cfg.data_fraction, self.cfg.seed)[1]
-        was_training = G.training
-        result = translation_metrics(self.recipe, G.eval(), self.data, held_out, self.cfg.seed)
-        G.train(was_training)
-        self.logger.log(self.state.step, {f"Metrics/{k}": float(v) for k, v in result.items()
-                                          if isinstance(v, (int, float))})
-        return result
+        return {k: _concat([s[k] for s in shards]) for k in mine}
 
     def final_metrics(self) -> dict | None:
         """Quality and diversity at the end of training, for the report: fd and precision / recall /
-        density / coverage (and the classifier's view where the data has one; modes for mixtures)."""
-        from ..metrics import default_metrics
-
+        density / coverage (and the classifier's view where the data has one; modes for mixtures); for
+        translators and upscalers their own measures."""
         if self.last_eval is not None and self.last_eval[0] == self.state.step:  # eval.every just measured
             return self.last_eval[1]
         if not self.cfg.eval.final_n:
             return None
-        if self.recipe.translates:
-            return self.measure(self.cfg.eval.final_n, [])
-        names = [m for m in default_metrics(self.data) if m != "kid"]
-        if "modes" not in names and "prdc" not in names:
-            names.append("prdc")
-        return self.measure(self.cfg.eval.final_n, names)
+        return self.measure(self.cfg.eval.final_n, final_names(self.data))
 
     def evaluate(self) -> None:
         """Metrics of the (EMA) generator against the training data; keeps checkpoints/best."""

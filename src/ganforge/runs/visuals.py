@@ -24,8 +24,8 @@ def grid_image(images: torch.Tensor, nrow: int | None = None, enlarge: bool = Tr
 
 def save_image_grid(images: torch.Tensor, path: Path, nrow: int | None = None,
                     info: dict[str, str] | None = None) -> None:
-    """One PNG grid of ``images``, with provenance ``info`` (see :mod:`ganforge.provenance`) and the watermark."""
-    from ..provenance import save_png
+    """One PNG grid of ``images``, with provenance ``info`` (see :mod:`ganforge.runs.provenance`) and the watermark."""
+    from .provenance import save_png
 
     save_png(grid_image(images, nrow), path, info or {})
 

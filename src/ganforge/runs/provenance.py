@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import atomic_path
+from ..io import atomic_path
 
 MAGIC = bytes.fromhex("9a3c5e71")  # 32 bits, balanced and without long runs of equal bits
 MAGIC_BITS = np.unpackbits(np.frombuffer(MAGIC, dtype=np.uint8))
@@ -59,14 +59,14 @@ def set_watermarking(on: bool | None) -> None:
 # --------------------------------------------------------------------------- what made an image
 def run_id(run_dir: str | Path) -> str:
     """The run's id from run.json (stable across resumes), or the directory's name for older runs."""
-    from .train.rundir import read_meta
+    from .rundir import read_meta
 
     return str(read_meta(run_dir).get("run_id") or Path(run_dir).name)
 
 
 def provenance(recipe: str, run_dir: str | Path, **extra: Any) -> dict[str, str]:
     """What an image's metadata says: software, synthetic, recipe, run, run id, and ``extra`` (seed, step, ...)."""
-    from . import __version__
+    from ..version import __version__
 
     info = {"software": f"ganforge {__version__}", "synthetic": "true", "recipe": str(recipe),
             "run": str(run_dir), "run_id": run_id(run_dir)}

@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..config import TrainConfig, from_dict, safe_yaml, to_yaml
 from ..data import DataSpec
 from ..errors import GanforgeError
 from ..io import write_json, write_text
+from ..version import __version__
 
 CONFIG_FILE = "config.yaml"
 RUN_FILE = "run.json"  # facts a loader needs without the dataset: data spec, versions

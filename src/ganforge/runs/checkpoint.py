@@ -22,9 +22,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .. import __version__
 from ..errors import GanforgeError
 from ..io import write_json
+from ..version import __version__
 
 TENSOR = "__tensor__"
 CHECKPOINT_FORMAT = 1  # bump when the layout changes; newer formats are refused by older readers

@@ -7,14 +7,17 @@ and in z for the other recipes (spherical, since Gaussian latents concentrate on
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 
-from .data import DataSpec
+from ..data import DataSpec
+from ..errors import GanforgeError
 from .drawing import labels_for, synthesize
-from .errors import GanforgeError
-from .recipes.base import Recipe
+
+if TYPE_CHECKING:  # recipes sit above inference: type hints only
+    from ..recipes.base import Recipe
 
 Tensor = torch.Tensor
 

@@ -1,0 +1,62 @@
+"""Config resolution that needs to know the recipes: which recipe a dataset gets by default, and which
+data a recipe trains on when ``--data`` is not given. Each recipe declares both (``Recipe.default_for``,
+``Recipe.default_data``); nothing here names one.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import POINT_DATASETS, TrainConfig, merge, parse_set, preset, resolution_from_folder, validate
+from ..errors import ConfigError
+from .base import RECIPES, Recipe
+
+ANY_DATA = "*"  # Recipe.default_for entry: the default for data no other recipe claims
+
+
+def recipe_class(name: str) -> type[Recipe]:
+    return RECIPES.get(name)  # type: ignore[return-value]
+
+
+def default_recipe(data: str) -> str:
+    """The recipe a dataset gets when none is named: the one whose ``default_for`` names the dataset (2D point
+    sets: ``points``), else the one that claims any data."""
+    name = data.split(":")[0]
+    key = "points" if name in POINT_DATASETS else name
+    claims = {n: recipe_class(n).default_for for n in RECIPES.list()}
+    for wanted in (key, ANY_DATA):
+        for recipe, names in claims.items():
+            if wanted in names:
+                return recipe
+    raise ConfigError(f"no recipe is the default for {data!r}; name one with --recipe ({', '.join(RECIPES.list())})")
+
+
+def resolve(
+    file_values: dict[str, Any] | None = None,
+    flags: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
+) -> TrainConfig:
+    """Merge the layers in precedence order and validate.
+
+    ``flags`` are explicit CLI options (None values are ignored); ``sets`` are ``key=value``.
+    The preset is chosen by the recipe and data those layers name.
+    """
+    layers: list[dict[str, Any]] = [file_values or {}, {k: v for k, v in (flags or {}).items() if v is not None}]
+    layers.append(dict(parse_set(s) for s in sets or []))
+    probe = TrainConfig()
+    for layer in layers:
+        merge(probe, layer)
+    own_data = recipe_class(probe.recipe).default_data if probe.recipe else None
+    if own_data and not any("data" in layer for layer in layers):
+        layers.insert(0, {"data": own_data})
+        probe.data = own_data
+    recipe = probe.recipe or default_recipe(probe.data)
+    cfg = TrainConfig()
+    merge(cfg, preset(recipe, probe.data))
+    for layer in layers:
+        merge(cfg, layer)
+    cfg.recipe = recipe
+    if cfg.resolution == 0:  # "from the data"
+        if not cfg.data.startswith("folder:"):
+            raise ConfigError(f"resolution=0 (from the data) is for folder: data; give {cfg.data} a side, e.g. 16")
+        cfg.resolution = resolution_from_folder(cfg.data.partition(":")[2])
+    return validate(cfg)
