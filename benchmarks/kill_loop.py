@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 import ganforge
-from ganforge.train import checkpoint as ck
+from ganforge.runs import checkpoint as ck
 
 ARGS = ["--resolution", "8", "--batch-size", "16", "--set", "net.width=8", "--set", "net.z_dim=8",
         "--checkpoint-every", "25", "--set", "sample_every=10", "--set", "log_every=5", "--set", "threads=1"]

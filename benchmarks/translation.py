@@ -34,7 +34,7 @@ from digit_judge import fit_judge, flat16, train_as_user  # noqa: E402
 import ganforge  # noqa: E402
 from ganforge.data import DataRequest, load_dataset  # noqa: E402
 from ganforge.data.translation import typeset_digits  # noqa: E402
-from ganforge.train.visuals import save_image_grid  # noqa: E402
+from ganforge.runs.visuals import save_image_grid  # noqa: E402
 
 TASKS = {"edges2photos": "pix2pix", "gray2color": "pix2pix", "digits2typeset": "cyclegan"}
 FRESH_SEED = 11  # typeset renders: training uses 0, the eval split 1, the typeset classifier 2 and 3
@@ -104,7 +104,7 @@ def run_task(task: str, extra: list[str], name: str, run: Path | None = None) ->
         run = train_as_user(["--recipe", recipe, "--data", task, *extra], f"translation-{name}-")
         wall = time.perf_counter() - t0  # as the user waits: start-up and the final measurement included
     else:  # a given run: its own training clock
-        from ganforge.train.checkpoint import latest_checkpoint, load_state
+        from ganforge.runs.checkpoint import latest_checkpoint, load_state
 
         wall = load_state(latest_checkpoint(run))["counters"]["seconds"]
     r = ganforge.evaluate(run)

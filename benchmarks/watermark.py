@@ -5,7 +5,7 @@ Usage:
 
 - Marked: ``--grids`` sample grids of the run, 64 samples each (8 x 8), every sample enlarged to
   64 px as ganforge writes grids, with a new seed per grid, written by ganforge's own writer
-  (``save_image_grid``: metadata + watermark). Read back by ``ganforge.provenance.verify`` as
+  (``save_image_grid``: metadata + watermark). Read back by ``ganforge.runs.provenance.verify`` as
   written, after JPEG re-encoding at quality 90 and 75, after downscaling by 10 % (bicubic), after
   upscaling by 10 %, and after cropping 16 px off the left and top.
 - Real (false positives): every colour photo of scikit-image of at least 256 px on its short side,
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ganforge import provenance as pv
+from ganforge.runs import provenance as pv
 
 
 def reencode(img: Image.Image, quality: int) -> Image.Image:
@@ -86,8 +86,8 @@ def main() -> None:
     args = ap.parse_args()
     import ganforge
     from ganforge.data import DataRequest, load_dataset
-    from ganforge.provenance import info_of
-    from ganforge.train.visuals import grid_image, save_image_grid
+    from ganforge.runs.provenance import info_of
+    from ganforge.runs.visuals import grid_image, save_image_grid
 
     pv.set_watermarking(True)
     g = ganforge.load(args.run)

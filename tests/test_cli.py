@@ -7,7 +7,7 @@ import yaml
 from PIL import Image
 
 from ganforge.cli import main
-from ganforge.train import checkpoint as ck
+from ganforge.runs import checkpoint as ck
 
 TINY_ARGS = ["--recipe", "dcgan", "--resolution", "8", "--batch-size", "8", "--steps", "4", "--set", "net.width=8",
              "--set", "net.z_dim=8", "--set", "log_every=2", "--checkpoint-every", "2"]

@@ -14,7 +14,7 @@ from test_vae_ddpm import TINY_DDPM, TINY_VAE
 
 import ganforge
 from ganforge.cli import main
-from ganforge.drawing import latents
+from ganforge.inference.drawing import latents
 
 RUNS = {"dcgan": dict(TINY, steps=1), "cgan": dict(TINY, recipe="cgan", steps=1), "stylegan2": dict(TINY_SG, steps=1),
         "vae": dict(TINY_VAE, steps=1), "pix2pix": dict(TINY_TR, recipe="pix2pix", data="edges2photos", steps=1),

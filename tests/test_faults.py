@@ -13,8 +13,8 @@ import torch
 import ganforge
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
-from ganforge.train import checkpoint as ck
-from ganforge.train.rundir import RunLock
+from ganforge.runs import checkpoint as ck
+from ganforge.runs.rundir import RunLock
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import torch
 from conftest import TINY
 from PIL import Image
 
-from ganforge import provenance as pv
+from ganforge.runs import provenance as pv
 from ganforge.cli import main
 
 

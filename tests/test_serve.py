@@ -65,7 +65,7 @@ def test_internal_errors_are_500_without_a_trace(cgan, monkeypatch):
 
 
 def test_concurrent_requests_are_batched_and_match_single_draws(cgan):
-    from ganforge.drawing import latents
+    from ganforge.inference.drawing import latents
 
     g = ganforge.load(cgan)
 

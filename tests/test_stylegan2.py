@@ -19,7 +19,7 @@ from ganforge.models.stylegan2 import (
     stylegan_channels,
     upsample2d,
 )
-from ganforge.train import checkpoint as ck
+from ganforge.runs import checkpoint as ck
 
 # 8 px, a handful of channels: every phase (D, lazy R1, G, lazy path length) runs within 4 steps
 TINY_SG = {"recipe": "stylegan2", "resolution": 8, "batch_size": 8, "net.width": 4, "net.max_channels": 8,

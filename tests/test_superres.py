@@ -10,7 +10,7 @@ import ganforge
 from ganforge.cli import main
 from ganforge.data.superres import degrade, gaussian_kernels
 from ganforge.errors import ConfigError
-from ganforge.train import checkpoint as ck
+from ganforge.runs import checkpoint as ck
 
 TINY_SR = {"recipe": "esrgan", "resolution": 16, "batch_size": 4, "net.width": 8, "sr.blocks": 1, "sr.growth": 4,
            "steps": 4, "sr.pretrain": 2, "log_every": 1, "sample_every": 2, "checkpoint_every": 2, "eval.final_n": 0,

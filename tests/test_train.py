@@ -8,7 +8,7 @@ import ganforge
 from ganforge.config import resolve
 from ganforge.errors import TrainingDiverged
 from ganforge.losses import AdversarialLoss
-from ganforge.train import checkpoint as ck
+from ganforge.runs import checkpoint as ck
 from ganforge.train.logger import read_log
 from ganforge.train.trainer import Trainer
 

@@ -14,7 +14,7 @@ from ganforge.metrics.translation import apply_gray_lut, fit_gray_lut, psnr, ssi
 from ganforge.models.translation import PatchDiscriminator, UNetGenerator, patch_layers_for, patch_receptive_field
 from ganforge.recipes.base import StepContext
 from ganforge.recipes.translation import ImagePool, KeepLuminance, jitter_flip
-from ganforge.train import checkpoint as ck
+from ganforge.runs import checkpoint as ck
 from ganforge.translation import translate_tiled
 
 TINY = {"resolution": 16, "batch_size": 4, "net.width": 4, "net.max_channels": 8, "steps": 4, "log_every": 2,

@@ -8,7 +8,7 @@ import torch
 import ganforge
 from ganforge.cli import main
 from ganforge.errors import ConfigError, GanforgeError
-from ganforge.train import checkpoint as ck
+from ganforge.runs import checkpoint as ck
 
 TINY_VAE = {"recipe": "vae", "resolution": 8, "batch_size": 8, "net.width": 8, "net.z_dim": 4, "steps": 6,
             "log_every": 1, "sample_every": 3, "checkpoint_every": 3, "eval.final_n": 0}

@@ -20,6 +20,15 @@ except ImportError:  # pragma: no cover - older typer
 from .console import err, out
 from .errors import GanforgeError
 
+
+def _sampler_names() -> str:
+    from .compare import sampler_names
+
+    return " or ".join(sampler_names())
+
+
+_SAMPLERS = _sampler_names()  # named by the recipes that offer them
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train, sample and evaluate Generative Adversarial Networks.")
 
@@ -37,7 +46,9 @@ def options(
 
 @app.command()
 def train(
-    recipe: str | None = typer.Option(None, help="GAN method (ganforge list recipes); default dcgan, vanilla for 2D."),
+    recipe: str | None = typer.Option(None, help="Method (ganforge list recipes); default: the data's own "
+                                                 "(conditional on labelled digits, an MLP GAN for 2D points, a "
+                                                 "DCGAN for other images)."),
     data: str | None = typer.Option(
         None, help="Dataset: see ganforge list datasets; ring:K:R:STD, grid:K:S:STD, folder:PATH."),
     steps: int | None = typer.Option(None, help="Total training steps."),
@@ -89,13 +100,14 @@ def sample(
     seed: int = typer.Option(0, help="Random seed."),
     out_path: Path | None = typer.Option(None, "--out", help="FILE.png (grid), FILE.npy (float32 array) or a DIR."),
     label: int | None = typer.Option(None, help="Class to generate (conditional runs)."),
-    prompt: str | None = typer.Option(None, help="What to draw (text2image runs): 'a red circle left of a blue "
-                                                 "square'."),
+    prompt: str | None = typer.Option(None, help="What to draw (text-to-image runs): 'a red circle left of a "
+                                                 "blue square'."),
     truncation: float | None = typer.Option(None, help="Truncation psi: trade variety for fidelity (in z: > 0; "
-                                                        "StyleGAN2, in w: 1 none, 0 the average image)."),
-    sampler: str | None = typer.Option(None, help="ddpm runs: ddim or ddpm (ancestral); default the run's (ddim)."),
-    steps: int | None = typer.Option(None, help="ddpm runs: denoising steps (default the run's, 50; ddpm: up to "
-                                               "the 1,000 it was trained with)."),
+                                                        "style-based, in w: 1 none, 0 the average image)."),
+    sampler: str | None = typer.Option(None, help=f"Diffusion runs: the sampler ({_SAMPLERS}); default the "
+                                                  "run's."),
+    steps: int | None = typer.Option(None, help="Diffusion runs: denoising steps (default the run's, 50; the "
+                                               "ancestral sampler: up to the 1,000 it was trained with)."),
 ) -> None:
     """Draw samples from a trained generator."""
     from .sampling import write_samples
@@ -109,7 +121,7 @@ def sample(
 
 @app.command()
 def mix(
-    run_dir: Path = typer.Argument(..., help="A stylegan2 run directory."),
+    run_dir: Path = typer.Argument(..., help="A run of a style-based generator."),
     row_seeds: str = typer.Option(..., help="Seeds of the rows: 1,2,3 or 1-5."),
     col_seeds: str = typer.Option(..., help="Seeds of the columns, whose styles are mixed in."),
     out_path: Path = typer.Option(..., "--out", help="FILE.png (grid) or FILE.npy."),
@@ -118,7 +130,7 @@ def mix(
     truncation: float | None = typer.Option(None, help="Truncation psi: 1 none, 0 the average image."),
     label: int | None = typer.Option(None, help="Class (conditional runs; default: each seed's own)."),
 ) -> None:
-    """The style-mixing grid of the StyleGAN paper."""
+    """The style-mixing grid of the StyleGAN paper (style-based generators)."""
     from .inference.control import parse_seeds
     from .sampling import write_mix
 
@@ -129,20 +141,20 @@ def mix(
 @app.command()
 def interpolate(
     run_dir: Path = typer.Argument(..., help="A run directory."),
-    seeds: str | None = typer.Option(None, help="Seeds to walk through in order: 1,2,3 (text2image: the latent, "
-                                                "default 0)."),
+    seeds: str | None = typer.Option(None, help="Seeds to walk through in order: 1,2,3 (text-to-image: the "
+                                                "latent, default 0)."),
     frames: int = typer.Option(16, help="Frames per segment between two seeds."),
     out_path: Path = typer.Option(..., "--out", help="walk.gif, walk.mp4, walk.npy (float32) or walk.png (strip)."),
     truncation: float | None = typer.Option(None, help="Truncation psi."),
     label: int | None = typer.Option(None, help="Class along the walk (conditional runs; default the first seed's)."),
-    prompts: str | None = typer.Option(None, help="text2image runs: prompts to walk between, 'A|B|C'."),
+    prompts: str | None = typer.Option(None, help="Text-to-image runs: prompts to walk between, 'A|B|C'."),
 ) -> None:
-    """A latent walk between seeds (in w for StyleGAN2, spherical in z otherwise), or between prompts."""
+    """A latent walk between seeds (in w for style-based generators, spherical in z otherwise), or prompts."""
     from .inference.control import parse_seeds
     from .sampling import write_walk
 
     if seeds is None and prompts is None:
-        raise GanforgeError("interpolate needs --seeds 1,2,3 (or --prompts 'A|B' for text2image runs)")
+        raise GanforgeError("interpolate needs --seeds 1,2,3 (or --prompts 'A|B' for text-to-image runs)")
     walk = None if prompts is None else [p.strip() for p in prompts.split("|")]
     chosen = parse_seeds(seeds, "--seeds") if seeds is not None else []
     out.print(f"wrote {write_walk(_sampler(run_dir), chosen, frames, out_path, truncation, label, walk)}")
@@ -150,14 +162,14 @@ def interpolate(
 
 @app.command()
 def translate(
-    run_dir: Path = typer.Argument(..., help="A pix2pix or cyclegan run directory."),
+    run_dir: Path = typer.Argument(..., help="A translation run directory."),
     input_path: Path = typer.Option(..., "--input", help="An image, a folder of images, or an .npy [N, C, H, W]."),
     out_path: Path = typer.Option(..., "--out", help="FILE.png, FILE.npy (float32) or a DIR (one PNG per input)."),
-    direction: str = typer.Option("AtoB", help="AtoB, or BtoA (cyclegan runs)."),
+    direction: str = typer.Option("AtoB", help="AtoB, or BtoA (two-way translators)."),
     fit: str | None = typer.Option(None, help="resize (to the trained size) or tile (at the image's own scale); "
                                               "default: tile for models trained on photo patches, else resize."),
 ) -> None:
-    """Translate images with a trained pix2pix / CycleGAN model. Unreadable files of a folder are
+    """Translate images with a trained translation model. Unreadable files of a folder are
     skipped and listed, the rest translated; the exit code is then 2."""
     from .translation import translate_files
 
@@ -169,51 +181,39 @@ def translate(
     out.print(f"wrote {n} translation(s) to {written}")
 
 
-def _translator(run_dir: Path):
-    from .api import Translator, load
+def _loaded(run_dir: Path, kind: str):
+    """A run's pipeline for a command of one kind (sample, translate, upscale); another kind is refused in one
+    line that names the command it needs."""
+    from .api import load
 
-    t = load(run_dir)
-    if t.recipe.upscales:
-        raise GanforgeError(f"{run_dir} is a {t.recipe.cfg.recipe} run: it upscales images; use ganforge upscale "
-                            f"{run_dir} --input PATH --out PATH")
-    if not isinstance(t, Translator):
-        raise GanforgeError(f"{run_dir} is a {t.recipe.cfg.recipe} run, not a translation run; translate needs a "
-                            "pix2pix or cyclegan run (ganforge sample draws from this one)")
-    return t
+    model = load(run_dir)
+    model.refuse(kind, run_dir)
+    return model
+
+
+def _translator(run_dir: Path):
+    return _loaded(run_dir, "translator")
 
 
 def _sampler(run_dir: Path):
     """A run's generator for sample / mix / interpolate / synthesize; translation and SR runs are refused."""
-    from .api import Translator, Upscaler, load
-
-    g = load(run_dir)
-    if isinstance(g, Upscaler):
-        raise GanforgeError(f"{run_dir} is a {g.recipe.cfg.recipe} run: it upscales images rather than sampling "
-                            f"from noise; use ganforge upscale {run_dir} --input PATH --out PATH")
-    if isinstance(g, Translator):
-        raise GanforgeError(f"{run_dir} is a {g.recipe.cfg.recipe} run: it translates images rather than sampling "
-                            f"from noise; use ganforge translate {run_dir} --input PATH --out PATH")
-    return g
+    return _loaded(run_dir, "sampler")
 
 
 @app.command()
 def upscale(
-    run_dir: Path = typer.Argument(..., help="An srgan or esrgan run directory."),
+    run_dir: Path = typer.Argument(..., help="A super-resolution run directory."),
     input_path: Path = typer.Option(..., "--input", help="An image or a folder of images (any size and mode)."),
     out_path: Path = typer.Option(..., "--out", help="FILE.png, or a DIR (one PNG per input, names mirrored)."),
     blend: float = typer.Option(1.0, help="0: the PSNR-oriented model, 1: the GAN model, between: their "
                                           "weights interpolated."),
     tile: int = typer.Option(256, help="Tile side in input pixels (memory stays bounded by one tile)."),
 ) -> None:
-    """Upscale images with a trained SRGAN / ESRGAN model; the same mode (grey, RGBA, 16-bit) comes back.
+    """Upscale images with a trained super-resolution model; the same mode (grey, RGBA, 16-bit) comes back.
     Unreadable files of a folder are skipped and listed, the rest upscaled; the exit code is then 2."""
-    from .api import Upscaler, load
     from .superres import upscale_files
 
-    g = load(run_dir)
-    if not isinstance(g, Upscaler):
-        raise GanforgeError(f"{run_dir} is a {g.recipe.cfg.recipe} run, not a super-resolution run; upscale needs "
-                            "an srgan or esrgan run")
+    g = _loaded(run_dir, "upscaler")
     written, n, skipped = upscale_files(g, input_path, out_path, blend, tile)
     if skipped:
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
@@ -280,7 +280,8 @@ def compare_(
     data: str | None = typer.Option(None, help="The common reference dataset (needed when the runs' data differ)."),
     n: int = typer.Option(1000, help="Samples per run."),
     seed: int = typer.Option(0, help="Random seed of the samples."),
-    samplers: str = typer.Option("ddim-50", help="Diffusion runs: samplers to measure, e.g. ddim-50,ddpm-1000."),
+    samplers: str = typer.Option("ddim-50", help=f"Diffusion runs: samplers to measure, SAMPLER-STEPS,... "
+                                                 f"({_SAMPLERS})."),
     device: str = typer.Option("cpu", help="Device for sampling and timing."),
     out_path: Path = typer.Option(Path("compare.md"), "--out", help="Markdown table; the sample picture goes "
                                                                    "beside it as .png."),

@@ -8,7 +8,7 @@ its training cost (wall and CPU seconds, peak memory) and parameter counts. Seve
 recipe add the spread of their quality over seeds. The result is a Markdown table, JSON and a
 picture with one row of samples per run.
 
-Timing an iterative sampler at full length would dominate the command (DDPM's 1,000 steps at
+Timing an iterative sampler at full length would dominate the command (a diffusion model's 1,000 steps at
 batch 256 take minutes on a CPU), and every denoising step is the same network evaluation, so a
 diffusion sampler is timed over ``PROBE_STEPS`` steps and scaled to its full length; the protocol
 card says so.
@@ -50,29 +50,38 @@ class Entry:
         return self.run.name + (f" ({self.sampler})" if self.sampler else "")
 
 
+def sampler_names() -> list[str]:
+    """The iterative samplers any recipe offers (``Recipe.samplers``)."""
+    from .recipes import RECIPES, recipe_class
+
+    return sorted({s for name in RECIPES.list() for s in recipe_class(name).samplers})
+
+
 def parse_samplers(text: str) -> list[tuple[str, int]]:
-    """``ddim-50,ddpm-1000`` -> [("ddim", 50), ("ddpm", 1000)]."""
+    """``SAMPLER-STEPS,...`` -> [(sampler, steps), ...]: ``ddim-50`` -> [("ddim", 50)]."""
+    names = sampler_names()
+    example = ",".join(f"{n}-{50 * 20 ** i}" for i, n in enumerate(names[:2]))
     out = []
     for part in [p.strip() for p in text.split(",") if p.strip()]:
         name, _, steps = part.partition("-")
-        if name not in ("ddim", "ddpm") or not steps.isdigit() or int(steps) < 1:
-            raise GanforgeError(f"--samplers {part!r} is not allowed; expected SAMPLER-STEPS with SAMPLER ddim or "
-                                "ddpm, e.g. ddim-50,ddpm-1000")
+        if name not in names or not steps.isdigit() or int(steps) < 1:
+            raise GanforgeError(f"--samplers {part!r} is not allowed; expected SAMPLER-STEPS with SAMPLER "
+                                f"{' or '.join(names)}, e.g. {example}")
         out.append((name, int(steps)))
     if not out:
-        raise GanforgeError("--samplers is empty; expected e.g. ddim-50 or ddim-50,ddpm-1000")
+        raise GanforgeError(f"--samplers is empty; expected e.g. {example}")
     return out
 
 
 def _entries(runs: list[Path], samplers: list[tuple[str, int]], device: str) -> list[Entry]:
-    from .api import Translator, Upscaler, load
+    from .api import load
 
     entries = []
     for run in runs:
         g = load(run, device=device)
-        if isinstance(g, (Translator, Upscaler)):
+        if g.kind != "sampler":
             raise GanforgeError(f"{run} is a {g.recipe.cfg.recipe} run; compare measures generators that sample "
-                                "from noise (GAN, VAE, diffusion), not translators or upscalers")
+                                "from noise (GANs, autoencoders, diffusion), not translators or upscalers")
         if g.recipe.sampler_name is None:
             entries.append(Entry(Path(run), g, None))
             continue

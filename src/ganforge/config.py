@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .augment import parse_policy
 from .errors import ConfigError
 
 
@@ -96,7 +97,7 @@ class EvalConfig:
 
 @dataclass
 class TrainConfig:
-    recipe: str | None = None  # None: dcgan for images, vanilla for 2D points
+    recipe: str | None = None  # None: the one the data names (Recipe.default_for)
     data: str = "digits"
     resolution: int = 16  # image side; 0: from the data (folder: the median short side, as a power of two)
     channels: int | None = None  # None: the dataset's own
@@ -166,7 +167,7 @@ def _core_fields(cls: type) -> list[dataclasses.Field]:
     return [f for f in fields(cls) if f.name != "sections"]
 
 
-POINT_DATASETS = ("ring8", "grid25", "ring", "grid")  # 2D data: the vanilla MLP recipe and points.yaml presets
+POINT_DATASETS = ("ring8", "grid25", "ring", "grid")  # 2D data: its recipes' points.yaml presets
 # evaluation result keys that can choose the "best" checkpoint
 RESULT_KEYS = {"psnr", "ssim", "l1", "cycle_l1", "labels_kept_ab", "labels_kept_ba", "fd_ab", "fd_ba",
                "fd", "kid_mean", "precision", "recall", "density", "coverage", "class_confident", "class_kl",
@@ -236,8 +237,6 @@ def int_list(text: str, ok: typing.Callable[[int], bool]) -> bool:
 
 
 def _valid_policy(policy: str) -> bool:
-    from .augment import parse_policy
-
     parse_policy(policy)  # raises its own ConfigError naming the bad policy
     return True
 
@@ -426,16 +425,3 @@ def from_dict(values: dict[str, Any]) -> TrainConfig:
 
 def to_yaml(cfg: TrainConfig) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
-
-
-def resolution_from_folder(path: str, fallback: int = 16) -> int:
-    """A folder's training side: the largest power of two <= its images' median short side (8 to 128),
-    stated in the log; ``fallback`` when no header is readable (the loader then explains)."""
-    from .console import info
-    from .data.folder import native_resolution, resolve_root
-
-    side, median = native_resolution(resolve_root(path))
-    if not side:
-        return fallback
-    info(f"resolution {side} from the data (median short side {median} px; --resolution to choose another)")
-    return side

@@ -26,9 +26,10 @@ def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | No
     if suffix not in (".png", ".npy", ""):
         raise GanforgeError(f"--out {str(target)!r}: expected FILE.png, FILE.npy or a directory")
     if (prompt is not None) != g.recipe.texts:
-        raise GanforgeError(f"--prompt is for text2image runs; this is a {g.recipe.cfg.recipe} run"
+        raise GanforgeError(f"--prompt is for text-to-image runs; this is a {g.recipe.cfg.recipe} run"
                             if prompt is not None else
-                            "this text2image run draws captions: give --prompt \"a red circle left of a blue square\"")
+                            f"this {g.recipe.cfg.recipe} run draws captions: give --prompt "
+                            "\"a red circle left of a blue square\"")
     x, labels = g.draw(n, seed, label if prompt is None else prompt, truncation)
     if prompt is not None:
         labels, label = None, None
@@ -80,7 +81,7 @@ WALK_FPS = 12
 def write_walk(g: Generator, seeds: list[int], frames: int, target: Path, truncation: float | None = None,
                label: int | None = None, prompts: list[str] | None = None) -> Path:
     """A latent walk: an animated .gif, an .mp4 (needs imageio-ffmpeg), float32 .npy frames, or a .png strip.
-    With ``prompts`` (text2image runs), a walk between their sentence embeddings at the first seed's latent."""
+    With ``prompts`` (text-to-image runs), a walk between their sentence embeddings at the first seed's latent."""
     target = Path(target).expanduser()
     suffix = target.suffix.lower()
     if suffix not in WALK_FORMATS:
@@ -137,8 +138,8 @@ def synthesize(g: Generator, per_class: int, out_dir: Path, seed: int = 0, trunc
     if g.spec.kind != "image":
         raise GanforgeError("synthesize writes images; this run generates 2D points (use sample --out x.npy)")
     if not g.num_classes:
-        raise GanforgeError("synthesize needs a class-conditional run (cgan, projection, acgan, stylegan2 or ddpm "
-                            "on labelled data) to label its images")
+        raise GanforgeError(f"synthesize needs a class-conditional run on labelled data to label its images; this "
+                            f"{g.recipe.cfg.recipe} run is unconditional")
     if per_class < 1:
         raise GanforgeError(f"--per-class {per_class} is not allowed; expected an integer >= 1")
     out_dir = Path(out_dir).expanduser()

@@ -160,40 +160,25 @@ def _image_of(data: bytes, max_pixels: int):
 
 
 # --------------------------------------------------------------------------- the app
-def model_kind(model: Any) -> str:
-    from .api import Translator, Upscaler
-
-    return "upscaler" if isinstance(model, Upscaler) else "translator" if isinstance(model, Translator) else "sampler"
-
-
-def truncation_kind(model: Any) -> str | None:
-    """How the demo offers truncation: psi in [0, 1] (StyleGAN2), in z (> 0) for GANs, None where it does not apply."""
-    r = model.recipe
-    if r.sampler_name is not None or model.spec.kind != "image":
-        return None
-    return "w" if r.cfg.recipe == "stylegan2" else "z"
+def limits(kind: str, max_n: int) -> dict[str, int]:
+    """What one request may ask of a pipeline of this kind."""
+    if kind == "sampler":
+        return {"n": max_n, "frames": MAX_FRAMES, "seeds": MAX_SEEDS}
+    pixels = MAX_UPSCALE_PIXELS if kind == "upscaler" else MAX_TRANSLATE_PIXELS
+    return {"pixels": pixels, "bytes": MAX_BODY_BYTES}
 
 
 def info(model: Any, max_n: int) -> dict:
-    """``GET /info``: what the model is, what it takes, and its model card."""
+    """``GET /info``: what the model is, what it takes (the pipeline's own description), and its model card."""
     from .runs.provenance import run_id
     from .version import __version__
 
     card = Path(model.run_dir) / "MODEL_CARD.md"
-    spec, kind = model.spec, model_kind(model)
-    out = {"ganforge": __version__, "recipe": model.recipe.cfg.recipe, "run": str(model.run_dir),
-           "run_id": run_id(model.run_dir), "kind": kind, "data": spec.name, "shape": list(spec.shape),
-           "model_card": card.read_text() if card.is_file() and card.stat().st_size < 1 << 20 else None}
-    if kind == "sampler":
-        out.update(classes=list(spec.class_names) if model.num_classes else [], truncation=truncation_kind(model),
-                   sampler=model.recipe.sampler_name,
-                   limits={"n": max_n, "frames": MAX_FRAMES, "seeds": MAX_SEEDS})
-    elif kind == "translator":
-        out.update(directions=list(model.directions), limits={"pixels": MAX_TRANSLATE_PIXELS,
-                                                              "bytes": MAX_BODY_BYTES})
-    else:
-        out.update(scale=model.scale, limits={"pixels": MAX_UPSCALE_PIXELS, "bytes": MAX_BODY_BYTES})
-    return out
+    spec = model.spec
+    return {"ganforge": __version__, "recipe": model.recipe.cfg.recipe, "run": str(model.run_dir),
+            "run_id": run_id(model.run_dir), "kind": model.kind, "data": spec.name, "shape": list(spec.shape),
+            "model_card": card.read_text() if card.is_file() and card.stat().st_size < 1 << 20 else None,
+            **model.describe(), "limits": limits(model.kind, max_n)}
 
 
 def create_app(model: Any, demo: bool = False, max_n: int = MAX_N):
@@ -208,7 +193,7 @@ def create_app(model: Any, demo: bool = False, max_n: int = MAX_N):
     from .runs.provenance import info_of, png_bytes
     from .runs.visuals import grid_image
 
-    kind = model_kind(model)
+    kind = model.kind
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ganforge-model")  # one model, one thread
     batcher = MicroBatcher(model, executor) if kind == "sampler" else None
     loop_of = asyncio.get_running_loop
@@ -238,7 +223,7 @@ def create_app(model: Any, demo: bool = False, max_n: int = MAX_N):
 
     def need(what: str) -> None:
         if kind != what:
-            use = {"sampler": "/generate", "translator": "/translate", "upscaler": "/upscale"}[kind]
+            use = model.route
             raise BadRequest(f"this {model.recipe.cfg.recipe} run is a {kind}, not {'an' if what[0] == 'u' else 'a'} "
                              f"{what}; use {use}", 404)
 
@@ -250,8 +235,8 @@ def create_app(model: Any, demo: bool = False, max_n: int = MAX_N):
         label = _int(body, "label", None, 0, max(model.num_classes - 1, 0))
         prompt = body.get("prompt")
         if prompt is not None and (not isinstance(prompt, str) or not model.recipe.texts):
-            raise BadRequest("'prompt' is a string, for text2image models" if model.recipe.texts
-                             else f"'prompt' is for text2image models; this is a {model.recipe.cfg.recipe} model")
+            raise BadRequest("'prompt' is a string, for text-to-image models" if model.recipe.texts
+                             else f"'prompt' is for text-to-image models; this is a {model.recipe.cfg.recipe} model")
         truncation, fmt = _float(body, "truncation"), body.get("format", "png")
         if fmt not in ("png", "json"):
             raise BadRequest(f"'format' must be png or json; got {json.dumps(fmt)[:40]}")

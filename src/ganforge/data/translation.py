@@ -1,6 +1,6 @@
 """Two-domain image data for image-to-image translation: ``x`` is domain A, ``x_b`` domain B.
 
-* ``paired:DIR`` - pix2pix's format: side-by-side ``A|B`` images (the original datasets), or
+* ``paired:DIR`` - Isola et al.'s format: side-by-side ``A|B`` images (the original datasets), or
   ``DIR/A`` and ``DIR/B`` holding files of matching names (extensions may differ). With
   ``DIR/train`` and ``DIR/test`` (or ``DIR/val``) those are the splits; otherwise a fixed 20 % of
   the pairs (by file, at least one of five or more) is held out from training.
@@ -104,7 +104,7 @@ def _load_pairs(root: Path, resolution: int) -> tuple[torch.Tensor, torch.Tensor
 
 @DATASETS.register("paired")
 def paired(req: DataRequest, arg: str = "") -> Dataset:
-    """paired:DIR, side-by-side A|B images or DIR/A + DIR/B (pix2pix); DIR/train + DIR/test as splits."""
+    """paired:DIR, side-by-side A|B images or DIR/A + DIR/B (paired translation); DIR/train + DIR/test as splits."""
     check_resolution(req.resolution)
     root = resolve_root(arg)
     test_dir = next((root / d for d in ("test", "val") if (root / d).is_dir()), None)
@@ -132,7 +132,7 @@ def paired(req: DataRequest, arg: str = "") -> Dataset:
 
 @DATASETS.register("unpaired")
 def unpaired(req: DataRequest, arg: str = "") -> Dataset:
-    """unpaired:DIR_A,DIR_B, two image folders (any sizes and modes), for CycleGAN."""
+    """unpaired:DIR_A,DIR_B, two image folders (any sizes and modes), for unpaired translation."""
     dirs = [d for d in arg.split(",")]
     if len(dirs) != 2 or not all(d.strip() for d in dirs):
         raise DataError(f"unpaired:{arg} names {len(dirs)} folder(s); expected unpaired:DIR_A,DIR_B")

@@ -1,7 +1,7 @@
 """Latent-space control of a trained generator: per-seed latents, style mixing, latent walks.
 
 A seed means what it means to ``ganforge sample --n 1 --seed S``: the image at seed S in a
-mixing grid or a walk is that sample. Walks move in w for StyleGAN2 (linear, after truncation)
+mixing grid or a walk is that sample. Walks move in w for style-based generators (linear, after truncation)
 and in z for the other recipes (spherical, since Gaussian latents concentrate on a sphere).
 """
 from __future__ import annotations
@@ -69,7 +69,7 @@ def layer_range(spec: str | None, num_ws: int) -> list[int]:
 def w_of(recipe: Recipe, G: nn.Module, z: Tensor, labels: Tensor | None, truncation: float | None) -> Tensor:
     if not recipe.has_styles:
         raise GanforgeError(f"recipe {recipe.cfg.recipe} has no intermediate latent w; w(), style mixing and "
-                            "walks in w need a stylegan2 run")
+                            "walks in w need a style-based generator")
     return G.w(z, labels if recipe.conditional else None, truncation)
 
 
@@ -80,7 +80,8 @@ def style_mix(recipe: Recipe, G: nn.Module, spec: DataSpec, row_seeds: list[int]
     row holds the column seeds' images, the left column the row seeds', cell (r, c) the row image
     with the styles of ``layers`` taken from column c; the top-left cell is blank."""
     if not recipe.has_styles:
-        raise GanforgeError(f"recipe {recipe.cfg.recipe} has no styles to mix; style mixing needs a stylegan2 run")
+        raise GanforgeError(f"recipe {recipe.cfg.recipe} has no styles to mix; style mixing needs a style-based "
+                            "generator")
     device = next(G.parameters()).device
     picked = layer_range(layers, G.num_ws)
     zr, yr = seed_latents(recipe, spec, row_seeds, label, device, truncation)
@@ -104,9 +105,9 @@ def style_mix(recipe: Recipe, G: nn.Module, spec: DataSpec, row_seeds: list[int]
 def text_walk(recipe: Recipe, G: nn.Module, spec: DataSpec, prompts: list[str], frames: int, seed: int = 0,
               truncation: float | None = None) -> Tensor:
     """A walk between the sentence embeddings of ``prompts`` (spherical: they are unit vectors) at one latent,
-    the first of ``seed``: data space ``[(len(prompts) - 1) * frames + 1, C, H, W]`` (text2image runs)."""
+    the first of ``seed``: data space ``[(len(prompts) - 1) * frames + 1, C, H, W]`` (text-to-image runs)."""
     if not recipe.texts:
-        raise GanforgeError(f"--prompts is for text2image runs; this is a {recipe.cfg.recipe} run")
+        raise GanforgeError(f"--prompts is for text-to-image runs; this is a {recipe.cfg.recipe} run")
     if len(prompts) < 2:
         raise GanforgeError(f"--prompts needs at least two prompts to walk between, separated by '|'; got {prompts}")
     if frames < 1:
@@ -140,7 +141,8 @@ def interpolate(recipe: Recipe, G: nn.Module, spec: DataSpec, seeds: list[int], 
     if frames < 1:
         raise GanforgeError(f"--frames {frames} is not allowed; expected an integer >= 1")
     if recipe.texts:
-        raise GanforgeError("a text2image run walks between prompts: give --prompts 'a red circle|a blue square'")
+        raise GanforgeError(f"a {recipe.cfg.recipe} run walks between prompts: give --prompts "
+                            "'a red circle|a blue square'")
     if len(seeds) < 2:
         raise GanforgeError(f"--seeds needs at least two seeds to walk between; got {seeds}")
     device = next(G.parameters()).device

@@ -46,6 +46,8 @@ class Pipeline:
     route: ClassVar[str] = ""  # the HTTP route ``ganforge serve`` answers for this kind
     does: ClassVar[str] = ""  # what it does, for messages: "samples from noise"
     command: ClassVar[str] = ""  # the CLI command that uses it
+    intended: ClassVar[str] = ""  # the model card's intended use ({fields} filled by the recipe)
+    caveats: ClassVar[tuple[str, ...]] = ()  # the model card's limitations particular to this kind
 
     def __init__(self, recipe: Recipe, net: nn.Module, spec: DataSpec, run_dir: Path) -> None:
         self.recipe, self.net, self.spec, self.run_dir = recipe, net.eval(), spec, run_dir
@@ -105,14 +107,17 @@ class Generator(Pipeline):
     """A trained generator, ready to sample: ``ganforge.load(run_dir).sample(16)``."""
 
     kind, route, does, command = "sampler", "/generate", "samples from noise", "sample"
+    intended = ("drawing new samples like the training data: research and teaching on generative models, synthetic "
+                "data for augmentation (measure it on held-out real data before relying on it), latent-space "
+                "exploration")
 
     @property
     def num_classes(self) -> int:
         return self.spec.num_classes if self.recipe.conditional else 0
 
     def with_sampler(self, sampler: str | None = None, steps: int | None = None) -> Generator:
-        """Diffusion runs: sample with ``sampler`` (ddim, ddpm) in ``steps`` denoising steps from now on;
-        one-pass generators refuse any choice. Returns self."""
+        """Diffusion runs: sample with ``sampler`` (one of the recipe's ``samplers``) in ``steps`` denoising
+        steps from now on; one-pass generators refuse any choice. Returns self."""
         self.recipe.set_sampler(sampler, steps)
         return self
 
@@ -136,7 +141,7 @@ class Generator(Pipeline):
         return drawing.draw(self.recipe, self.net, self.spec, n, seed, label, truncation)
 
     def w(self, z: torch.Tensor, labels: torch.Tensor | None = None, truncation: float | None = None) -> torch.Tensor:
-        """StyleGAN2's intermediate latents [N, w_dim] for z [N, z_dim] (truncated towards the mean w)."""
+        """A style-based generator's intermediate latents [N, w_dim] for z [N, z_dim] (truncated towards the mean w)."""
         return control.w_of(self.recipe, self.net, z.to(self.device), None if labels is None else
                             labels.to(self.device), truncation)
 
@@ -205,6 +210,8 @@ class Translator(Pipeline):
     """A trained image-to-image model: ``ganforge.load(run_dir).translate(image)``."""
 
     kind, route, does, command = "translator", "/translate", "translates images", "translate"
+    intended = ("translating images of the source domain into the target domain at the trained resolution, "
+                "for research and teaching")
 
     @property
     def directions(self) -> tuple[str, ...]:
@@ -249,6 +256,10 @@ class Upscaler(Pipeline):
     """A trained super-resolution model: ``ganforge.load(run_dir).upscale(image)``."""
 
     kind, route, does, command = "upscaler", "/upscale", "upscales images", "upscale"
+    intended = "enlarging photographs with plausible detail (x{scale}); use --blend 0 where fidelity matters more " \
+               "than sharpness"
+    caveats = ("The GAN stage invents plausible texture that was not in the input: never use upscaled images as "
+               "evidence (forensics, medicine, identification).",)
 
     def __init__(self, recipe: Recipe, net: nn.Module, spec: DataSpec, run_dir: Path,
                  fidelity_net: nn.Module | None = None) -> None:

@@ -121,11 +121,13 @@ class PictureInputs:
 
 @dataclass
 class Picture:
-    """One training picture: data-space images laid out ``nrow`` per row, saved as ``<tag><suffix>.png``."""
+    """One training picture, saved as ``<tag><suffix>.png``: data-space images laid out ``nrow`` per row, or
+    for 2D points a scatter plot of ``images`` over the ``real`` points."""
 
     images: Tensor
     nrow: int | None = None
     suffix: str = ""
+    real: Tensor | None = None  # 2D data: the real points drawn beneath
 
 
 @dataclass
@@ -156,6 +158,7 @@ class Recipe:
     default_for: ClassVar[tuple[str, ...]] = ()  # datasets this is the default recipe for ("points"; "*": any)
     adversarial: ClassVar[bool] = True  # False: trained by likelihood, no adversary (cfg.loss does not apply)
     own_metrics: ClassVar[str | None] = None  # a fixed metric set (--metrics does not apply), described
+    samplers: ClassVar[tuple[str, ...]] = ()  # iterative samplers it offers (diffusion); () for one-pass generators
     has_styles: ClassVar[bool] = False  # an intermediate latent w and per-layer styles (StyleGAN2)
     texts: ClassVar[bool] = False  # draws pictures of captions: "labels" are token ids (recipes/text2image.py)
 
@@ -205,6 +208,11 @@ class Recipe:
         """Images passed through an encoder and back (VAE), model space; None for recipes without an encoder."""
         return None
 
+    @classmethod
+    def intended_use(cls, cfg: TrainConfig) -> str:
+        """The model card's intended use of a run of this recipe."""
+        return cls.pipeline.intended
+
     @property
     def one_hot_code(self) -> int:
         """Leading latent entries that are a one-hot categorical code (InfoGAN), 0 when none."""
@@ -237,6 +245,8 @@ class Recipe:
     def pictures(self, G: nn.Module, pics: PictureInputs) -> list[Picture]:
         """The training pictures of one moment of the run (``G`` in eval mode): the sample grid, and for recipes
         with an encoder pairs of fixed training images and their reconstructions."""
+        if pics.data.kind == "points":
+            return [Picture(self.preview(G, pics, 2500), real=pics.data.x[:2500])]
         labels = self.grid_labels(pics)
         out = [Picture(self.preview(G, pics), None if labels is None else len(labels) // pics.data.num_classes)]
         x = pics.x[pics.fixed_idx[:32]]

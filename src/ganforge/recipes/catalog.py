@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import POINT_DATASETS, TrainConfig, merge, parse_set, preset, resolution_from_folder, validate
+from ..config import POINT_DATASETS, TrainConfig, merge, parse_set, preset, validate
+from ..console import info
+from ..data.folder import native_resolution, resolve_root
 from ..errors import ConfigError
 from .base import RECIPES, Recipe
 
@@ -60,3 +62,13 @@ def resolve(
             raise ConfigError(f"resolution=0 (from the data) is for folder: data; give {cfg.data} a side, e.g. 16")
         cfg.resolution = resolution_from_folder(cfg.data.partition(":")[2])
     return validate(cfg)
+
+
+def resolution_from_folder(path: str, fallback: int = 16) -> int:
+    """A folder's training side: the largest power of two <= its images' median short side (8 to 128),
+    stated in the log; ``fallback`` when no header is readable (the loader then explains)."""
+    side, median = native_resolution(resolve_root(path))
+    if not side:
+        return fallback
+    info(f"resolution {side} from the data (median short side {median} px; --resolution to choose another)")
+    return side

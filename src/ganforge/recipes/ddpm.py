@@ -72,6 +72,7 @@ def seeds_of(z: Tensor) -> list[int]:
 class DDPM(Recipe):
     """Ho et al. 2020: a diffusers UNet2DModel trained to predict noise; DDPM or DDIM sampling, classes optional."""
     adversarial: ClassVar[bool] = False
+    samplers: ClassVar[tuple[str, ...]] = SAMPLERS
 
     progress: bool = False  # a progress bar over denoising steps (the CLI turns it on)
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..config import config_section
+from ..config import TrainConfig, config_section
 from ..data.run_data import RunData
 from ..data.superres import bicubic_up, degrade
 from ..errors import ConfigError
@@ -252,6 +252,10 @@ class SRRecipe(TranslationRecipe):
         return loss, stats
 
     # ------------------------------------------------------------------ after training
+    @classmethod
+    def intended_use(cls, cfg: TrainConfig) -> str:
+        return cls.pipeline.intended.format(scale=cfg.sr.scale)
+
     def load_pipeline(self, weights: dict[str, dict[str, Tensor]], run_dir, ema: bool = True) -> Upscaler:
         """The GAN generator and the PSNR-oriented copy taken at the end of stage 1 (a run stopped before its
         GAN stage has none: the generator is both)."""

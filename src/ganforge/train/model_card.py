@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..config import LIKELIHOOD_RECIPES, TrainConfig
+from ..config import TrainConfig
 from ..io import write_text
 
 FINAL_FILE = "final_metrics.json"
@@ -27,17 +27,6 @@ SOURCES = {
     "digits2typeset": "scikit-learn's handwritten digits and digits typeset by Pillow",
     "stacked-digits": "scikit-learn's handwritten digits, three per image",
 }
-INTENDED = {
-    "sampler": "drawing new samples like the training data: research and teaching on generative models, synthetic "
-               "data for augmentation (measure it on held-out real data before relying on it), latent-space "
-               "exploration",
-    "translator": "translating images of the source domain into the target domain at the trained resolution, "
-                  "for research and teaching",
-    "upscaler": "enlarging photographs with plausible detail (x{scale}); use --blend 0 where fidelity matters more "
-                "than sharpness",
-}
-
-
 def read_final(run_dir: Path) -> dict | None:
     path = Path(run_dir) / FINAL_FILE
     if not path.is_file() or path.stat().st_size > 1 << 20:
@@ -46,12 +35,6 @@ def read_final(run_dir: Path) -> dict | None:
         return json.loads(path.read_text())
     except ValueError:
         return None
-
-
-def _kind(cfg: TrainConfig) -> str:
-    if cfg.recipe in ("srgan", "esrgan"):
-        return "upscaler"
-    return "translator" if cfg.recipe in ("pix2pix", "cyclegan") else "sampler"
 
 
 def metrics_lines(final: dict | None) -> list[str]:
@@ -66,9 +49,9 @@ def metrics_lines(final: dict | None) -> list[str]:
 
 def card_text(run_dir: Path, cfg: TrainConfig, meta: dict) -> str:
     from ..data import DATASETS
-    from ..recipes import RECIPES
+    from ..recipes import RECIPES, recipe_class
 
-    kind, data = _kind(cfg), cfg.data.split(":")[0]
+    recipe, data = recipe_class(cfg.recipe), cfg.data.split(":")[0]
     final = read_final(run_dir)
     described = DATASETS.describe(data) if data in DATASETS.list() else cfg.data
     source = SOURCES.get(data, "the user's own images (" + cfg.data + "); their provenance and licence are the "
@@ -97,19 +80,17 @@ def card_text(run_dir: Path, cfg: TrainConfig, meta: dict) -> str:
         "- Numbers above come from one protocol on one reference set; they are comparable between ganforge runs "
         "measured the same way, not with published FIDs on Inception features.",
     ]
-    if kind == "sampler" and cfg.recipe not in LIKELIHOOD_RECIPES:
+    if recipe.pipeline.kind == "sampler" and recipe.adversarial:
         limits.append("- GANs can drop modes: check recall and coverage (and per-class shares for labelled data) "
                       "before using samples as training data.")
-    if kind == "upscaler":
-        limits.append("- The GAN stage invents plausible texture that was not in the input: never use upscaled "
-                      "images as evidence (forensics, medicine, identification).")
+    limits += [f"- {caveat}" for caveat in recipe.pipeline.caveats]
     lines = [
         f"# Model card: {Path(run_dir).name}",
         "",
         f"- **Model:** `{cfg.recipe}`: {RECIPES.describe(cfg.recipe)}",
         f"- **Run:** `{run_dir}` (id `{meta.get('run_id', Path(run_dir).name)}`), ganforge {meta.get('ganforge', '?')}",
         f"- **Training:** {meta.get('steps', cfg.steps)} steps, batch {cfg.batch_size}, seed {cfg.seed}"
-        + ("" if cfg.recipe in LIKELIHOOD_RECIPES else f", loss `{cfg.loss}`"),
+        + (f", loss `{cfg.loss}`" if recipe.adversarial else ""),
         "",
         "## Data",
         "",
@@ -119,7 +100,7 @@ def card_text(run_dir: Path, cfg: TrainConfig, meta: dict) -> str:
         "",
         "## Intended use",
         "",
-        INTENDED[kind].format(scale=cfg.sr.scale).capitalize() + ". Not intended for: depicting real, identifiable "
+        recipe.intended_use(cfg).capitalize() + ". Not intended for: depicting real, identifiable "
         "people; content presented as real; decisions about people.",
         "",
         "## Metrics at the end of training",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import LIKELIHOOD_RECIPES, TrainConfig
+from ..config import TrainConfig
 from ..data import Dataset
 from ..io import write_text
 
@@ -58,7 +58,9 @@ def final_metrics_lines(final: dict | None) -> list[str]:
 def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], data: Dataset, world: int,
                  health: str, final: dict | None = None) -> None:
     last = next((r for r in reversed(records) if any(k.startswith("Loss/") for k in r)), {})
-    loss = "" if cfg.recipe in LIKELIHOOD_RECIPES else f", loss: `{cfg.loss}`"
+    from ..recipes import recipe_class
+
+    loss = f", loss: `{cfg.loss}`" if recipe_class(cfg.recipe).adversarial else ""
     speed = [r["Timing/img_per_s"] for r in records if isinstance(r.get("Timing/img_per_s"), float)]
     lines = [
         f"# {run_dir.name}",

@@ -269,15 +269,15 @@ class Trainer:
 
         tag = "final" if final else f"step-{self.state.step:07d}"
         path = self.run_dir / "samples" / f"{tag}.png"
-        if self.data.kind == "points":
-            title = f"{self.cfg.data}, step {self.state.step}"
-            save_points_plot(self.sample_grid(2500), self.data.x[:2500], path, title)
-            return
         info = provenance(self.cfg.recipe, self.run_dir, seed=self.cfg.seed, step=self.state.step)
         with self.evaluating() as G:
             pictures = self.recipe.pictures(G, self.pics)
         for picture in pictures:
-            save_image_grid(picture.images, path.with_name(f"{tag}{picture.suffix}.png"), nrow=picture.nrow, info=info)
+            where = path.with_name(f"{tag}{picture.suffix}.png")
+            if picture.real is not None:
+                save_points_plot(picture.images, picture.real, where, f"{self.cfg.data}, step {self.state.step}")
+            else:
+                save_image_grid(picture.images, where, nrow=picture.nrow, info=info)
 
     # ---------------------------------------------------------------- the loop
     def fit(self) -> Path:
