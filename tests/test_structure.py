@@ -1,38 +1,188 @@
-"""Imports only point down: the public face (api, evaluation, sampling, cli) calls the core
-(train, recipes, models, metrics, data, config), never the reverse; config imports no recipe."""
+"""The layers hold: every module of the package has a rank, no import (module-level or inside a function,
+followed through the whole graph) reaches a module of a higher rank, and no import circle exists.
+
+The ranks, bottom to top (README, "Architecture"):
+
+0  foundation: errors, console, io, version, registry, text, augment, demo_page, nn/, losses/
+1  config
+2  models/, data/, ada
+3  runs/ (checkpoints, run directories, pictures, provenance)
+4  inference/ (drawing, latent control, tiling, upscaling, the pipelines load() returns)
+5  metrics/
+6  recipes/ (one file per method: everything that depends on the method)
+7  measure (the one way to measure a run)
+8  train/ (the engine, reports, model card)
+9  the face: api, evaluation, sampling, translation, superres, compare, export, server, cli, the package
+"""
 import ast
+import re
+import shutil
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
 
 SRC = Path(__file__).parents[1] / "src" / "ganforge"
-FACE = {"api", "evaluation", "sampling", "cli", "server", "export", "demo_page", "compare"}
+
+LAYERS = [
+    ["errors", "console", "io", "version", "registry", "text", "augment", "demo_page", "nn", "nn.*", "losses",
+     "losses.*"],
+    ["config"],
+    ["models", "models.*", "data", "data.*", "ada"],
+    ["runs", "runs.*"],
+    ["inference", "inference.*"],
+    ["metrics", "metrics.*"],
+    ["recipes", "recipes.*"],
+    ["measure"],
+    ["train", "train.*"],
+    ["api", "evaluation", "sampling", "translation", "superres", "compare", "export", "server", "cli", "__main__",
+     ""],
+]
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Top-level ganforge modules a file imports (relative imports resolved), lazy imports included."""
-    package = path.relative_to(SRC.parent).with_suffix("").parts[:-1]
-    out = set()
+def module_name(path: Path, root: Path) -> str:
+    """``data/base.py`` -> ``data.base``; a package's ``__init__.py`` -> the package (``""`` for the top)."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def modules(root: Path) -> dict[str, Path]:
+    return {module_name(p, root): p for p in sorted(root.rglob("*.py"))}
+
+
+def imports_of(path: Path, root: Path, known: set[str]) -> set[str]:
+    """Every package module a file imports, anywhere in it (lazy imports and TYPE_CHECKING blocks included),
+    relative imports resolved; ``from X import name`` counts as importing ``X.name`` when that is a module."""
+    name = module_name(path, root)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    package = [p for p in package if p]
+    out: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            base = list(package[: len(package) - node.level + 1]) if node.level else []
-            parts = base + (node.module.split(".") if node.module else [])
-            if parts[:1] == ["ganforge"]:
-                names = [parts[1]] if len(parts) > 1 else [a.name for a in node.names]
-                out.update(names)
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                parts = base + (node.module.split(".") if node.module else [])
+            elif node.module and node.module.split(".")[0] == "ganforge":
+                parts = node.module.split(".")[1:]
+            else:
+                continue
+            target = ".".join(parts)
+            for alias in node.names:
+                sub = f"{target}.{alias.name}" if target else alias.name
+                out.add(sub if sub in known else target)
         elif isinstance(node, ast.Import):
-            out.update(a.name.split(".")[1] for a in node.names if a.name.startswith("ganforge."))
+            for alias in node.names:
+                if alias.name.split(".")[0] == "ganforge":
+                    out.add(".".join(alias.name.split(".")[1:]))
+    return {m for m in out if m != name}
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    found = modules(root)
+    return {name: imports_of(path, root, set(found)) for name, path in found.items()}
+
+
+def rank(module: str) -> int | None:
+    for i, patterns in enumerate(LAYERS):
+        if any(module == p or fnmatch(module, p) for p in patterns):
+            return i
+    return None
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return [f"{a} (rank {rank(a)}) imports {b} (rank {rank(b)})" for a, targets in sorted(graph.items())
+            for b in sorted(targets) if rank(a) is not None and rank(b) is not None and rank(b) > rank(a)]
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each a circle of imports."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in graph:
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
     return out
 
 
-CORE = sorted(p for sub in ("train", "recipes", "models", "metrics", "data", "losses", "nn")
-              for p in (SRC / sub).glob("*.py")) + [SRC / "config.py", SRC / "drawing.py"]
+@pytest.fixture(scope="module")
+def graph():
+    return import_graph(SRC)
 
 
-@pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(SRC)))
-def test_the_core_never_imports_the_public_face(path):
-    assert not imported_modules(path) & FACE
+def test_every_module_has_a_rank(graph):
+    assert [m for m in graph if rank(m) is None] == []
 
 
-def test_config_imports_no_recipe_or_trainer():
-    assert not imported_modules(SRC / "config.py") & {"recipes", "train", "models", "metrics"}
+def test_no_import_runs_back_up(graph):
+    assert upward_imports(graph) == []
+
+
+def test_no_import_circle(graph):
+    assert circles(graph) == []
+
+
+def test_the_check_catches_an_upward_import_and_a_circle(tmp_path):
+    """A copy of the package with one import added inside a function of a low module must fail both checks."""
+    root = tmp_path / "ganforge"
+    shutil.copytree(SRC, root, ignore=shutil.ignore_patterns("__pycache__", "assets", "configs"))
+    assert upward_imports(import_graph(root)) == [] and circles(import_graph(root)) == []
+    data = root / "data" / "base.py"
+    data.write_text(data.read_text() + "\n\ndef _sneaky():\n    from ..train import trainer  # noqa\n")
+    graph = import_graph(root)
+    assert "data.base (rank 2) imports train.trainer (rank 8)" in upward_imports(graph)
+    assert any({"data.base", "train.trainer"} <= set(c) for c in circles(graph))
+
+
+def test_a_new_module_without_a_rank_is_reported(tmp_path):
+    root = tmp_path / "ganforge"
+    shutil.copytree(SRC, root, ignore=shutil.ignore_patterns("__pycache__", "assets", "configs"))
+    (root / "somewhere.py").write_text("from .errors import GanforgeError\n")
+    assert [m for m in import_graph(root) if rank(m) is None] == ["somewhere"]
+
+
+def test_only_recipes_models_and_configs_name_a_recipe():
+    """Outside recipes/, models/ and configs/ nothing in the package names a method: the face, the engine
+    and the measures ask the recipe (its pipeline, pictures, measures, config section) instead."""
+    from ganforge.recipes import RECIPES
+
+    words = re.compile(r"(?<![\w.-])(" + "|".join(map(re.escape, RECIPES.list())) + r")(?![\w-])")
+    hits = [f"{path.relative_to(SRC)}: {m.group(1)}" for path in sorted(SRC.rglob("*.py"))
+            if path.relative_to(SRC).parts[0] not in ("recipes", "models", "configs")
+            for m in words.finditer(path.read_text())]
+    assert hits == []
+
+
+def test_the_trainer_has_no_branch_on_a_recipe_kind():
+    source = (SRC / "train" / "trainer.py").read_text()
+    for flag in ("translates", "upscales", "texts", "has_styles", "conditional", "isinstance(self.recipe",
+                 "cfg.recipe =="):
+        assert flag not in source

@@ -7,17 +7,14 @@ and in z for the other recipes (spherical, since Gaussian latents concentrate on
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 
 from ..data import DataSpec
 from ..errors import GanforgeError
+from . import Recipe
 from .drawing import labels_for, synthesize
-
-if TYPE_CHECKING:  # recipes sit above inference: type hints only
-    from ..recipes.base import Recipe
 
 Tensor = torch.Tensor
 

@@ -6,16 +6,12 @@ samples for the same seed and neither imports the other.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn as nn
 
 from ..data import DataSpec
 from ..errors import GanforgeError
-
-if TYPE_CHECKING:  # recipes sit above inference: type hints only
-    from ..recipes.base import Recipe
+from . import Recipe
 
 
 def labels_for(recipe: Recipe, spec: DataSpec, n: int, labels: torch.Tensor | int | str | list[str] | None,

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
 
 from ..data import DataSpec
 from ..errors import GanforgeError
-from . import control, drawing
+from . import Recipe, control, drawing
 
-if TYPE_CHECKING:  # recipes sit above inference: type hints only
-    from ..recipes.base import Recipe
 
 @dataclass
 class ExportGraph:

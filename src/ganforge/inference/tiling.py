@@ -14,8 +14,6 @@ Inputs of any size and mode are converted to what the model expects: the source 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 import torch.nn as nn
@@ -24,9 +22,7 @@ import torch.nn.functional as F
 from ..data import DataSpec
 from ..data.images import set_channels, square
 from ..errors import GanforgeError
-
-if TYPE_CHECKING:  # recipes sit above inference: type hints only
-    from ..recipes.base import Recipe
+from . import Recipe
 
 FITS = ("resize", "tile")
 TILE_BATCH = 32

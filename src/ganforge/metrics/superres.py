@@ -73,7 +73,7 @@ def sr_metrics(upscale, images: list[tuple[str, Tensor]], scale: int) -> dict[st
 def run_metrics(recipe, G, data_name: str, tile: int = 256) -> dict[str, Any]:
     """:func:`sr_metrics` of an SR recipe's generator ``G`` on the held-out images of ``data_name`` (sr:SOURCE)."""
     from ..data.superres import held_out_images
-    from ..superres import upscale_tiled
+    from ..inference.upscaling import upscale_tiled
     from ..version import __version__
 
     def upscale(lr: Tensor) -> Tensor:
