@@ -26,8 +26,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import ganforge
-from ganforge.config import resolve
 from ganforge.data import DataRequest, load_dataset
+from ganforge.recipes import resolve
 
 RES = 16
 CLF_STEPS, CLF_BATCH, CLF_LR = 400, 64, 2e-3

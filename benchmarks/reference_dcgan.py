@@ -33,9 +33,8 @@ import torch
 import torch.nn as nn
 
 import ganforge
-from ganforge.config import resolve
 from ganforge.data import DataRequest, load_dataset
-from ganforge.recipes import RECIPES
+from ganforge.recipes import RECIPES, resolve
 from ganforge.recipes.gan import GANRecipe
 
 LATENT, SIZE, BATCH = 100, 32, 64

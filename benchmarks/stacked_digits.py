@@ -28,12 +28,12 @@ from pathlib import Path
 import torch
 
 import ganforge
-from ganforge.config import resolve
 from ganforge.data import DataRequest, load_dataset
 from ganforge.data.digits import digits_tensor
 from ganforge.data.images import resize, take_split
 from ganforge.data.stacked_digits import stack_triples
 from ganforge.metrics.digits_classifier import classify
+from ganforge.recipes import resolve
 
 N_SAMPLES = 26_000
 BASE = {"recipe": "dcgan", "data": "stacked-digits", "resolution": 8, "batch_size": 64, "threads": 1,

@@ -32,9 +32,8 @@ from pathlib import Path
 import torch
 
 import ganforge
-from ganforge.config import resolve
 from ganforge.data import DataRequest, InfiniteSampler, load_dataset
-from ganforge.recipes import StepContext, build_recipe
+from ganforge.recipes import StepContext, build_recipe, resolve
 from ganforge.train.ema import EMA
 
 IMAGE_RECIPES = ["dcgan", "cgan", "projection", "acgan"]

@@ -35,9 +35,9 @@ from pathlib import Path
 import torch
 
 import ganforge
-from ganforge.config import resolve
 from ganforge.data import DataRequest, load_dataset
 from ganforge.metrics.modes import mode_metrics
+from ganforge.recipes import resolve
 
 N_SAMPLES = 2500
 # the baselines drop the default's ingredients (discrete code, R1) and keep its budget; a plain

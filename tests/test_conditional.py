@@ -86,9 +86,8 @@ def test_synthesize_and_label_errors(capsys, tmp_path):
 
 
 def test_conditional_on_2d_points_with_labels(tmp_path):
-    from ganforge.config import resolve
     from ganforge.data import DataSpec
-    from ganforge.recipes import build_recipe
+    from ganforge.recipes import build_recipe, resolve
 
     spec = DataSpec("toy", "points", (2,), ["a", "b", "c"])
     for name in ("cgan", "projection", "acgan"):

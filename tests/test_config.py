@@ -1,7 +1,8 @@
 import pytest
 
-from ganforge.config import TrainConfig, parse_set, resolve, to_yaml
+from ganforge.config import TrainConfig, parse_set, to_yaml
 from ganforge.errors import ConfigError
+from ganforge.recipes import resolve
 
 
 def test_defaults_resolve_to_the_conditional_dcgan_on_digits():

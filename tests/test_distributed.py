@@ -18,7 +18,7 @@ def _worker(rank: int, world: int, port: int, out: str, result_dir: str) -> None
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    from ganforge.config import resolve
+    from ganforge.recipes import resolve
     from ganforge.train.trainer import Trainer
 
     cfg = resolve({"resolution": 8, "batch_size": 8, "net.width": 8, "net.z_dim": 8, "steps": 4, "log_every": 2,

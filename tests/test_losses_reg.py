@@ -7,11 +7,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ganforge.config import resolve
 from ganforge.losses import get_loss, gradient_penalty, r1_penalty, r2_penalty
 from ganforge.models.mlp import Standardize
 from ganforge.nn.anticollapse import MinibatchStd, pack, spectral_norm_layers
-from ganforge.recipes import StepContext
+from ganforge.recipes import StepContext, resolve
 from ganforge.train.trainer import Trainer
 
 REAL, FAKE = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([0.5, -3.0, 1.5])

@@ -7,8 +7,8 @@ import torch
 from conftest import TINY
 from PIL import Image
 
-from ganforge.runs import provenance as pv
 from ganforge.cli import main
+from ganforge.runs import provenance as pv
 
 
 @pytest.fixture(autouse=True)

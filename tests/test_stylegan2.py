@@ -8,7 +8,6 @@ from conftest import loss_log
 
 import ganforge
 from ganforge.cli import main
-from ganforge.config import resolve
 from ganforge.errors import ConfigError
 from ganforge.models.stylegan2 import (
     ModulatedConv,
@@ -19,6 +18,7 @@ from ganforge.models.stylegan2 import (
     stylegan_channels,
     upsample2d,
 )
+from ganforge.recipes import resolve
 from ganforge.runs import checkpoint as ck
 
 # 8 px, a handful of channels: every phase (D, lazy R1, G, lazy path length) runs within 4 steps

@@ -5,9 +5,9 @@ import torch
 from conftest import loss_log
 
 import ganforge
-from ganforge.config import resolve
 from ganforge.errors import TrainingDiverged
 from ganforge.losses import AdversarialLoss
+from ganforge.recipes import resolve
 from ganforge.runs import checkpoint as ck
 from ganforge.train.logger import read_log
 from ganforge.train.trainer import Trainer

@@ -10,12 +10,12 @@ from ganforge.cli import main
 from ganforge.data import DataRequest, load_dataset
 from ganforge.data.translation import HELD_OUT_PHOTOS, TRAIN_PHOTOS, photo_patches
 from ganforge.errors import DataError
+from ganforge.inference.tiling import translate_tiled
 from ganforge.metrics.translation import apply_gray_lut, fit_gray_lut, psnr, ssim
 from ganforge.models.translation import PatchDiscriminator, UNetGenerator, patch_layers_for, patch_receptive_field
 from ganforge.recipes.base import StepContext
 from ganforge.recipes.translation import ImagePool, KeepLuminance, jitter_flip
 from ganforge.runs import checkpoint as ck
-from ganforge.translation import translate_tiled
 
 TINY = {"resolution": 16, "batch_size": 4, "net.width": 4, "net.max_channels": 8, "steps": 4, "log_every": 2,
         "sample_every": 2, "checkpoint_every": 2, "eval.final_n": 0}
@@ -256,7 +256,7 @@ def test_resume_is_exact(tmp_path, recipe, paired_dir, unpaired_dirs):
 
 
 def test_translation_recipes_default_to_their_bundled_task():
-    from ganforge.config import resolve
+    from ganforge.recipes import resolve
 
     assert resolve({"recipe": "cyclegan"}).data == "digits2typeset"
     assert resolve({"recipe": "pix2pix"}).data == "edges2photos"
