@@ -17,6 +17,7 @@ from .inference.pipelines import Generator, Pipeline, Translator, Upscaler
 from .recipes import RECIPES, build_recipe, resolve
 from .runs import checkpoint as ck
 from .runs.rundir import read_run
+from .train.trainer import train as _train  # at import: the name ``ganforge.train`` stays this module's function
 
 
 def list_recipes(pattern: str = "*") -> list[str]:
@@ -35,8 +36,6 @@ def train(config: TrainConfig | dict[str, Any] | None = None, resume: str | Path
     (the recipe's preset for the dataset, then these values). ``resume``: a run directory to
     continue; then ``config`` may only change ``steps``.
     """
-    from .train.trainer import train as _train
-
     if resume is not None:
         _, cfg, _ = read_run(resume)
         if isinstance(config, TrainConfig):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import fnmatch
+import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -43,3 +45,11 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries
+
+
+def import_all(package: str, path: list[str], skip: tuple[str, ...] = ()) -> None:
+    """Import every module of a package so its ``@REG.register`` decorators run: a new recipe or data source
+    is a new file, and no list elsewhere has to learn its name."""
+    for module in pkgutil.iter_modules(path):
+        if module.name not in skip:
+            importlib.import_module(f"{package}.{module.name}")

@@ -1,5 +1,5 @@
 """Datasets by name: ``load_dataset("digits")``, ``DATASETS.list()``."""
-from . import digits, faces, folder, shapes, stacked_digits, superres, torchvision_sets, toy2d, translation  # noqa: F401, I001
+from ..registry import import_all
 from .base import (
                    DATASETS,
                    DataRequest,
@@ -10,6 +10,8 @@ from .base import (
                    load_training_set,
                    split_indices,
 )
+
+import_all(__name__, __path__)  # every data source registers itself
 
 __all__ = ["DATASETS", "DataRequest", "Dataset", "DataSpec", "InfiniteSampler", "load_dataset", "load_training_set",
            "split_indices"]

@@ -1,9 +1,11 @@
 """GAN methods by name: ``RECIPES.list()``, ``build_recipe(cfg, data_spec)``, ``resolve(...)`` a config."""
 from __future__ import annotations
 
-from . import conditional, dcgan, ddpm, stylegan2, superres, text2image, translation, vae, vanilla  # noqa: F401  (register)
+from ..registry import import_all
 from .base import RECIPES, Phase, Recipe, StepContext, lr_factor, truncated_normal
 from .catalog import default_recipe, recipe_class, resolve
+
+import_all(__name__, __path__)  # every recipe file registers itself
 
 
 def build_recipe(cfg, data) -> Recipe:
