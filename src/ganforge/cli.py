@@ -181,7 +181,7 @@ def translate(
     out.print(f"wrote {n} translation(s) to {written}")
 
 
-def _loaded(run_dir: Path, kind: str):
+def _loaded(run_dir: Path, kind):
     """A run's pipeline for a command of one kind (sample, translate, upscale); another kind is refused in one
     line that names the command it needs."""
     from .api import load
@@ -192,12 +192,16 @@ def _loaded(run_dir: Path, kind: str):
 
 
 def _translator(run_dir: Path):
-    return _loaded(run_dir, "translator")
+    from .api import Translator
+
+    return _loaded(run_dir, Translator)
 
 
 def _sampler(run_dir: Path):
     """A run's generator for sample / mix / interpolate / synthesize; translation and SR runs are refused."""
-    return _loaded(run_dir, "sampler")
+    from .api import Generator
+
+    return _loaded(run_dir, Generator)
 
 
 @app.command()
@@ -211,9 +215,10 @@ def upscale(
 ) -> None:
     """Upscale images with a trained super-resolution model; the same mode (grey, RGBA, 16-bit) comes back.
     Unreadable files of a folder are skipped and listed, the rest upscaled; the exit code is then 2."""
+    from .api import Upscaler
     from .superres import upscale_files
 
-    g = _loaded(run_dir, "upscaler")
+    g = _loaded(run_dir, Upscaler)
     written, n, skipped = upscale_files(g, input_path, out_path, blend, tile)
     if skipped:
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""

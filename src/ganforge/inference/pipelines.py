@@ -44,6 +44,7 @@ class Pipeline:
     route: ClassVar[str] = ""  # the HTTP route ``ganforge serve`` answers for this kind
     does: ClassVar[str] = ""  # what it does, for messages: "samples from noise"
     command: ClassVar[str] = ""  # the CLI command that uses it
+    label: ClassVar[str] = ""  # "a {label} run"
     intended: ClassVar[str] = ""  # the model card's intended use ({fields} filled by the recipe)
     caveats: ClassVar[tuple[str, ...]] = ()  # the model card's limitations particular to this kind
 
@@ -66,12 +67,12 @@ class Pipeline:
                      blend: float = 1.0) -> ExportGraph:
         raise NotImplementedError
 
-    def refuse(self, wanted: str, run_dir: Path | str) -> None:
-        """One-line refusal when a command for another kind gets this run."""
-        if self.kind != wanted:
-            raise GanforgeError(f"{run_dir} is a {self.recipe.cfg.recipe} run: it {self.does}; use ganforge "
-                                f"{self.command} {run_dir} ..." + (" --input PATH --out PATH" if self.command in
-                                                                    ("translate", "upscale") else ""))
+    def refuse(self, wanted: type[Pipeline], run_dir: Path | str) -> None:
+        """One-line refusal when a command for another kind of pipeline gets this run."""
+        if self.kind != wanted.kind:
+            files = " --input PATH --out PATH" if self.command in ("translate", "upscale") else " --out PATH"
+            raise GanforgeError(f"{run_dir} is a {self.recipe.cfg.recipe} run, not a {wanted.label} run: it "
+                                f"{self.does}; use ganforge {self.command} {run_dir}{files}")
 
 
 class SampleNet(nn.Module):
@@ -104,7 +105,7 @@ def _no_truncation(truncation: float | None, what: str) -> None:
 class Generator(Pipeline):
     """A trained generator, ready to sample: ``ganforge.load(run_dir).sample(16)``."""
 
-    kind, route, does, command = "sampler", "/generate", "samples from noise", "sample"
+    kind, route, does, command, label = "sampler", "/generate", "samples from noise", "sample", "sampling"
     intended = ("drawing new samples like the training data: research and teaching on generative models, synthetic "
                 "data for augmentation (measure it on held-out real data before relying on it), latent-space "
                 "exploration")
@@ -207,7 +208,7 @@ class Generator(Pipeline):
 class Translator(Pipeline):
     """A trained image-to-image model: ``ganforge.load(run_dir).translate(image)``."""
 
-    kind, route, does, command = "translator", "/translate", "translates images", "translate"
+    kind, route, does, command, label = "translator", "/translate", "translates images", "translate", "translation"
     intended = ("translating images of the source domain into the target domain at the trained resolution, "
                 "for research and teaching")
 
@@ -253,7 +254,7 @@ class Translator(Pipeline):
 class Upscaler(Pipeline):
     """A trained super-resolution model: ``ganforge.load(run_dir).upscale(image)``."""
 
-    kind, route, does, command = "upscaler", "/upscale", "upscales images", "upscale"
+    kind, route, does, command, label = "upscaler", "/upscale", "upscales images", "upscale", "super-resolution"
     intended = "enlarging photographs with plausible detail (x{scale}); use --blend 0 where fidelity matters more " \
                "than sharpness"
     caveats = ("The GAN stage invents plausible texture that was not in the input: never use upscaled images as "
