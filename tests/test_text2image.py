@@ -186,3 +186,12 @@ def test_a_run_can_start_from_another_runs_encoders(t2i_run, tmp_path):
         ganforge.train(dict(cfg, **{"text.encoder": str(ganforge.train(dict(
             {"recipe": "dcgan", "resolution": 8, "steps": 1, "batch_size": 4, "net.width": 8, "eval.final_n": 0},
             out=str(tmp_path / "d")), progress=False))}), progress=False)
+
+
+def test_eval_measures_what_training_measured(t2i_run):
+    """One measuring path: ``ganforge eval`` on a text run gives the caption measures training logged, and the
+    same numbers for the same samples (the end of training drew ``final_n`` samples with seed + 99)."""
+    final = json.loads((t2i_run / "final_metrics.json").read_text())
+    again = ganforge.evaluate(t2i_run, metrics="fd,prdc", n=TINY_T2I["eval.final_n"], seed=0)
+    for k in ("seen/scene_all", "held_out/scene_all", "seen/r_precision", "held_out/fd_encoder"):
+        assert again[k] == pytest.approx(final[k], rel=1e-5, abs=1e-6), k
