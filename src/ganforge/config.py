@@ -1,5 +1,9 @@
 """Typed training configuration: dataclass defaults, YAML presets, dotted overrides, validation.
 
+The engine's keys are the dataclasses below; a recipe's own keys are a section it registers beside
+its code (:func:`config_section`), read and written exactly like the engine's (``cfg.style.w_dim``,
+``--set style.w_dim=512``, ``style:`` in YAML), so a new method never edits this file.
+
 Precedence, lowest first: dataclass defaults < the recipe's preset for the dataset
 (``configs/<recipe>/<data>.yaml`` inside the package) < ``--config FILE.yaml`` < explicit
 CLI flags < ``--set key=value``. Every value is validated before any work starts, and a bad
@@ -128,6 +132,10 @@ class TrainConfig:
     runs_dir: str = "runs"
 
     sections: dict[str, Any] = field(default_factory=dict, repr=False)  # the recipes' own: cfg.style, cfg.sr, ...
+
+    def __post_init__(self) -> None:
+        for name, cls in SECTIONS.items():
+            self.sections.setdefault(name, cls())
 
     def __getattr__(self, name: str) -> Any:  # only for names that are not fields: the registered sections
         sections = self.__dict__.get("sections")
