@@ -33,10 +33,20 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Train, sample and evaluate Generative Adversarial Networks.")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .version import __version__
+
+        out.print(f"ganforge {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def options(
     no_watermark: bool = typer.Option(False, "--no-watermark", help="Write images without the invisible watermark "
                                       "(provenance metadata stays); also GANFORGE_WATERMARK=0."),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
 ) -> None:
     """Train, sample and evaluate Generative Adversarial Networks."""
     from .runs.provenance import set_watermarking

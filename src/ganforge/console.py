@@ -1,6 +1,8 @@
 """The one place that prints to the user: rich consoles for output and warnings."""
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 
 out = Console(highlight=False)
@@ -14,3 +16,8 @@ def warn(message: str) -> None:
 
 def info(message: str) -> None:
     err.print(message, soft_wrap=True)
+
+
+def line(message: str) -> None:
+    """One plain line on stderr, flushed at once (progress in a log file)."""
+    print(message, file=sys.stderr, flush=True)

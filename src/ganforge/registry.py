@@ -23,8 +23,7 @@ class Registry(Generic[T]):
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
             self._entries[name] = fn
-            doc = (fn.__doc__ or "").strip().splitlines()
-            self._help[name] = help or (doc[0] if doc else "")
+            self._help[name] = help or summary(fn.__doc__ or "")
             return fn
 
         return deco
@@ -53,3 +52,9 @@ def import_all(package: str, path: list[str], skip: tuple[str, ...] = ()) -> Non
     for module in pkgutil.iter_modules(path):
         if module.name not in skip:
             importlib.import_module(f"{package}.{module.name}")
+
+
+def summary(doc: str) -> str:
+    """A docstring's first paragraph as one line of plain text (what ``ganforge list`` shows)."""
+    first = doc.strip().split("\n\n")[0]
+    return " ".join(first.split()).replace("``", "")

@@ -171,8 +171,10 @@ def make_scenes(n: int, resolution: int, seed: int, held_out: bool | None,
 
 @DATASETS.register("shapes")
 def shapes(request: DataRequest, arg: str = "") -> Dataset:
-    """``shapes``: training scenes of seen pairs only; the ``test`` split has a held-out pair in every scene.
-    ``shapes:N`` sets the number of training scenes (default 12,000)."""
+    """Captioned scenes of one or two coloured shapes (text-to-image); the test split holds out colour-shape
+    pairs. ``shapes:N`` sets the number of training scenes (default 12,000).
+
+    The training scenes show seen pairs only; the ``test`` split has a held-out pair in every scene."""
     if arg and not arg.isdigit():
         raise ConfigError(f"shapes:{arg} is not allowed; expected shapes or shapes:N (the number of scenes)")
     split = "test" if request.split == "test" else "train"

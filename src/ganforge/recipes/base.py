@@ -168,6 +168,10 @@ class Recipe:
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
+    def check_steps(self, steps: int) -> None:
+        """Refuse (ConfigError) a training length that would leave the main network untrained, e.g. a run that
+        ends inside a preparatory stage. Called by the trainer before training; loading a run never calls it."""
+
     def fit_data(self, x: Tensor) -> None:
         """Called once by the trainer, before training, with the whole training set in model space,
         for networks that keep data statistics in buffers (saved with their weights). Default: nothing."""

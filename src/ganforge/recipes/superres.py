@@ -134,9 +134,6 @@ class SRRecipe(TranslationRecipe):
         if side % s.scale or side // s.scale < 4:
             raise ConfigError(f"resolution {side} (the HR patch side) must be a multiple of sr.scale={s.scale} "
                               f"with LR patches of at least 4 px")
-        if s.pretrain > cfg.steps:
-            raise ConfigError(f"sr.pretrain={s.pretrain} is more than steps={cfg.steps}; the GAN stage would never "
-                              "start (sr.pretrain=steps trains the PSNR-oriented model alone)")
         self.loss = get_loss(cfg.loss)
         G = self.build_generator()
         self.nets = {"G": G, "G_psnr": copy.deepcopy(G).requires_grad_(False),
@@ -148,6 +145,12 @@ class SRRecipe(TranslationRecipe):
 
     def build_generator(self) -> nn.Module:
         raise NotImplementedError
+
+    def check_steps(self, steps: int) -> None:
+        s = self.cfg.sr
+        if s.pretrain > steps:
+            raise ConfigError(f"sr.pretrain={s.pretrain} is more than steps={steps}; the GAN stage would never "
+                              "start (sr.pretrain=steps trains the PSNR-oriented model alone)")
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Training only (loading a run for inference never calls this): the VGG19 file is read here."""

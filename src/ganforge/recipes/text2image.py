@@ -108,6 +108,13 @@ class TextToImage(GANRecipe):
         }
         return self.optimizers
 
+    def check_steps(self, steps: int) -> None:
+        k = self.cfg.text.pretrain
+        if steps <= k:
+            raise ConfigError(f"steps={steps} ends inside the text-alignment stage (text.pretrain={k}): the image "
+                              f"generator would never train; give --steps more than {k}, or a shorter stage with "
+                              f"--set text.pretrain=N (N < {steps}; 0 with --set text.encoder=RUN)")
+
     def phases(self) -> list[Phase]:
         k = self.cfg.text.pretrain
 

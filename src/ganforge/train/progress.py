@@ -1,18 +1,38 @@
-"""A rich progress bar for training: step, images/s, latest losses, ETA."""
+"""Training progress for a person: on a terminal a bar that fits 80 columns; anywhere else (a log file,
+nohup, a cluster job, CI) a plain line every few seconds, flushed, so a log shows the run as it goes.
+
+Both show the step, images per second, the main losses, the ETA and the health warnings; every loss
+is in the run's metrics.jsonl and TensorBoard logs.
+"""
 from __future__ import annotations
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+import os
+import time
 
-from ..console import err
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..console import err, line
+
+PLAIN_SECONDS = float(os.environ.get("GANFORGE_PROGRESS_SECONDS", "30"))  # between plain progress lines
+SHOWN_LOSSES = 2  # losses on the bar; the plain line shows them all
+
+
+def _clock(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 class TrainProgress:
-    def __init__(self, total: int, completed: int, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, total: int, completed: int, enabled: bool, terminal: bool | None = None,
+                 every: float = PLAIN_SECONDS) -> None:
+        self.enabled, self.total, self.step, self.start_step = enabled, total, completed, completed
+        self.terminal = err.is_terminal if terminal is None else terminal
+        self.every, self.values, self.warnings = every, {}, []
+        self.started = self.last_line = time.perf_counter()
         self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            console=err, disable=not enabled, transient=False, refresh_per_second=4,
+            TextColumn("[bold]train"), BarColumn(bar_width=16), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TextColumn("eta"), TimeRemainingColumn(),
+            console=err, disable=not (enabled and self.terminal), transient=False, refresh_per_second=4,
         )
         self.task = self.progress.add_task("train", total=total, completed=completed, status="")
 
@@ -22,12 +42,38 @@ class TrainProgress:
 
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
+        if self.enabled and not self.terminal and self.step > self.start_step:
+            self.plain_line()
 
     def advance(self) -> None:
+        self.step += 1
         self.progress.advance(self.task)
+        if self.enabled and not self.terminal and time.perf_counter() - self.last_line >= self.every:
+            self.plain_line()
+
+    def reset_to(self, step: int) -> None:
+        """After a rollback: the bar goes back to ``step``."""
+        self.step = step
+        self.progress.update(self.task, completed=step)
 
     def show(self, values: dict[str, float], warnings: list[str]) -> None:
+        self.values, self.warnings = values, warnings
+        losses = [(k.split("/", 1)[1], v) for k, v in values.items() if k.startswith("Loss/") and k.count("/") == 1]
         parts = [f"{values.get('Timing/img_per_s', 0):.0f} img/s"]
-        parts += [f"{k.split('/')[-1]} {v:.3f}" for k, v in values.items() if k.startswith("Loss/")]
-        parts += [f"[yellow]! {w}[/yellow]" for w in warnings]
-        self.progress.update(self.task, status=" | ".join(parts))
+        parts += [f"{k} {v:.3f}" for k, v in losses[:SHOWN_LOSSES]]
+        parts += [f"[yellow]! {w.split(':')[0]}[/yellow]" for w in warnings]  # the warning's name; the text is logged
+        self.progress.update(self.task, status=" ".join(parts))
+
+    def plain_line(self) -> None:
+        """``step 1200/3000 (40%) | 2482 img/s | D 0.607 | G 2.130 | 0:01:20, eta 0:00:40 | ! collapse ...``"""
+        now = time.perf_counter()
+        self.last_line = now
+        done = self.step - self.start_step
+        eta = (now - self.started) / done * (self.total - self.step) if done else 0.0
+        parts = [f"step {self.step}/{self.total} ({100 * self.step // max(self.total, 1)}%)"]
+        if "Timing/img_per_s" in self.values:
+            parts.append(f"{self.values['Timing/img_per_s']:.0f} img/s")
+        parts += [f"{k.split('/', 1)[1]} {v:.4g}" for k, v in self.values.items() if k.startswith("Loss/")]
+        parts.append(f"{_clock(now - self.started)}, eta {_clock(eta)}")
+        parts += [f"! {w}" for w in self.warnings]
+        line(" | ".join(parts))

@@ -83,6 +83,7 @@ class Trainer:
         self.run_data = RunData.of(cfg)  # the held-out split and the reference are read when a measure needs them
         self.data: Dataset = self.run_data.train
         self.recipe: Recipe = build_recipe(cfg, self.data.spec())
+        self.recipe.check_steps(cfg.steps)
         self.recipe.fit_data(self.data.to_model(self.data.x))
         for net in self.recipe.nets.values():
             net.to(self.device)
@@ -329,6 +330,9 @@ class Trainer:
             write_run_files(self.run_dir, cfg, self.data.spec(),
                             {"ganforge": __version__, "world_size": self.dist.world_size,
                              "device": str(self.device), "dataset_size": len(self.data)})
+        if self.show_progress:  # where the run goes, before it starts (a log shows it at once)
+            info(f"{cfg.recipe} on {cfg.data}: steps {self.state.step} -> {cfg.steps} on {self.device}, "
+                 f"run directory {self.run_dir}")
         for net in self.recipe.nets.values():
             net.train()
         if self.state.step == 0:
@@ -345,7 +349,7 @@ class Trainer:
                         self.after_step(progress)
                     except TrainingDiverged as e:
                         self.rollback(e)
-                        progress.progress.update(progress.task, completed=self.state.step)
+                        progress.reset_to(self.state.step)
                     if self._stop_requested():
                         break
         except KeyboardInterrupt:
