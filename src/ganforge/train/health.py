@@ -69,6 +69,11 @@ class HealthMonitor:
                  "collapse": values.get("Health/diversity", 0.0)}
         return [WARNINGS[k].format(value=shown[k]) for k in WARNINGS if values.get(f"Health/{k}")]
 
+    @staticmethod
+    def flagged(values: dict[str, float]) -> list[str]:
+        """The short names of the flagged signals (``collapse``, ``d_pinned``, ``g_runaway``)."""
+        return [k for k in WARNINGS if values.get(f"Health/{k}")]
+
     def summary(self, checks: int) -> str:
         if not self.counts and not self.rollbacks:
             return f"health: no warnings in {checks} checks"

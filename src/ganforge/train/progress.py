@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..console import err, line
 
-PLAIN_SECONDS = float(os.environ.get("GANFORGE_PROGRESS_SECONDS", "30"))  # between plain progress lines
+PLAIN_SECONDS = 30.0  # between plain progress lines; GANFORGE_PROGRESS_SECONDS sets another
 SHOWN_LOSSES = 2  # losses on the bar; the plain line shows them all
 
 
@@ -24,10 +24,13 @@ def _clock(seconds: float) -> str:
 
 class TrainProgress:
     def __init__(self, total: int, completed: int, enabled: bool, terminal: bool | None = None,
-                 every: float = PLAIN_SECONDS) -> None:
+                 every: float | None = None) -> None:
         self.enabled, self.total, self.step, self.start_step = enabled, total, completed, completed
         self.terminal = err.is_terminal if terminal is None else terminal
-        self.every, self.values, self.warnings = every, {}, []
+        self.every = float(os.environ.get("GANFORGE_PROGRESS_SECONDS", PLAIN_SECONDS)) if every is None else every
+        self.values: dict[str, float] = {}
+        self.warnings: list[str] = []
+        self.flags: list[str] = []
         self.started = self.last_line = time.perf_counter()
         self.progress = Progress(
             TextColumn("[bold]train"), BarColumn(bar_width=16), MofNCompleteColumn(),
@@ -56,12 +59,14 @@ class TrainProgress:
         self.step = step
         self.progress.update(self.task, completed=step)
 
-    def show(self, values: dict[str, float], warnings: list[str]) -> None:
-        self.values, self.warnings = values, warnings
+    def show(self, values: dict[str, float], warnings: list[str], flags: list[str] = ()) -> None:
+        """The latest logged ``values``; ``warnings`` in words (the plain line), ``flags`` their short names
+        (the bar)."""
+        self.values, self.warnings, self.flags = values, warnings, list(flags)
         losses = [(k.split("/", 1)[1], v) for k, v in values.items() if k.startswith("Loss/") and k.count("/") == 1]
         parts = [f"{values.get('Timing/img_per_s', 0):.0f} img/s"]
         parts += [f"{k} {v:.3f}" for k, v in losses[:SHOWN_LOSSES]]
-        parts += [f"[yellow]! {w.split(':')[0]}[/yellow]" for w in warnings]  # the warning's name; the text is logged
+        parts += [f"[yellow]! {f}[/yellow]" for f in self.flags]  # the words are in the log and the report
         self.progress.update(self.task, status=" ".join(parts))
 
     def plain_line(self) -> None:

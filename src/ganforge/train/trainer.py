@@ -420,7 +420,7 @@ class Trainer:
             values.update(self.health.check(values, self.sample_grid(HEALTH_SAMPLES)))
             self.health_checks += 1
             self.logger.log(step, values)
-            progress.show(values, self.health.messages(values))
+            progress.show(values, self.health.messages(values), self.health.flagged(values))
             self.clock.last, self.clock.step = now, step
         if cfg.eval.every and (step % cfg.eval.every == 0 or step == cfg.steps):
             self.evaluate()

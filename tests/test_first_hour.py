@@ -1,0 +1,100 @@
+"""A new user's first hour: progress that shows in a terminal and in a log, the version, whole
+descriptions in ``ganforge list``, and no silent run that trains nothing."""
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ganforge.cli import main
+
+TINY_ARGS = ["--recipe", "dcgan", "--resolution", "8", "--batch-size", "8", "--set", "net.width=8",
+             "--set", "net.z_dim=8", "--set", "net.z_discrete=0", "--set", "reg.info=0", "--set", "reg.mbstd=0",
+             "--set", "log_every=2", "--set", "sample_every=4", "--set", "checkpoint_every=4",
+             "--set", "eval.final_n=0"]
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def test_version(capsys):
+    from ganforge.version import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"ganforge {__version__}"
+
+
+@pytest.mark.parametrize("what", ["recipes", "datasets", "losses", "metrics", "features"])
+def test_every_list_entry_has_a_whole_description(what):
+    from ganforge.data import DATASETS
+    from ganforge.losses import LOSSES
+    from ganforge.metrics.evaluate import METRICS
+    from ganforge.metrics.features import FEATURES
+    from ganforge.recipes import RECIPES
+
+    registry = {"recipes": RECIPES, "datasets": DATASETS, "losses": LOSSES, "metrics": METRICS,
+                "features": FEATURES}[what]
+    for name in registry.list():
+        text = registry.describe(name)
+        assert len(text) > 20 and text[-1] in ".)?", (name, text)  # a sentence, not cut at a line end
+        assert "``" not in text and "\n" not in text, (name, text)
+
+
+def test_a_log_gets_plain_progress_lines_and_the_run_directory_first(tmp_path, capfd, monkeypatch):
+    """Not a terminal (a file, nohup, CI): the run directory at the start, then flushed progress lines."""
+    monkeypatch.setenv("GANFORGE_PROGRESS_SECONDS", "0")
+    run = tmp_path / "run"
+    assert main(["train", *TINY_ARGS, "--steps", "4", "--out", str(run)]) == 0
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert lines[0] == f"dcgan on digits: steps 0 -> 4 on cpu, run directory {run}"
+    steps = [line for line in lines if line.startswith("step ")]
+    assert [s.split()[1] for s in steps][:4] == ["1/4", "2/4", "3/4", "4/4"]
+    assert re.search(r"step 4/4 \(100%\) \| \d+ img/s \| D [\d.]+ \| G [\d.-]+ .*eta 0:00:00", steps[-1])
+    assert not any("\x1b[" in line for line in lines)  # no terminal escapes in a log
+
+
+def test_a_terminal_of_80_columns_gets_a_bar_that_fits(tmp_path):
+    """In a pseudo-terminal of 80 columns the bar keeps the step, the speed, the losses and the ETA visible."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")} | {"TERM": "xterm"}
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "train", *TINY_ARGS, "--steps", "40",
+                             "--out", str(tmp_path / "run")], stdin=follower, stdout=follower, stderr=follower,
+                            env=env, close_fds=True)
+    os.close(follower)
+    out, deadline = b"", time.time() + 240
+    while time.time() < deadline:
+        ready, _, _ = select.select([leader], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=60)
+    os.close(leader)
+    assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
+    screen = [ANSI.sub("", line) for line in re.split(r"[\r\n]", out.decode(errors="replace"))]  # each redraw
+    redraws = [line for line in screen if line.lstrip().startswith("train ")]
+    bars = [line for line in redraws if "40/40" in line]
+    assert bars, screen[-10:]
+    assert all(len(line.rstrip()) <= 80 for line in redraws), max(redraws, key=len)
+    assert re.search(r"train .* 40/40 \d+ img/s D [\d.]+ G [\d.-]+ (! \w+ )*eta \d:\d\d:\d\d", bars[-1]), bars[-1]
+
+
+def test_a_run_that_would_end_inside_a_preparatory_stage_is_refused(tmp_path, capsys):
+    assert main(["train", "--recipe", "text2image", "--data", "shapes:64", "--steps", "20",
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "steps=20 ends inside the text-alignment stage (text.pretrain=" in err and "--steps more than" in err
+    assert not (tmp_path / "run" / "checkpoints").exists()
