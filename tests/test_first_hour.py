@@ -98,3 +98,29 @@ def test_a_run_that_would_end_inside_a_preparatory_stage_is_refused(tmp_path, ca
     err = capsys.readouterr().err
     assert "steps=20 ends inside the text-alignment stage (text.pretrain=" in err and "--steps more than" in err
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_seed_draws_the_same_image_in_every_command(tmp_path):
+    """sample (Python and CLI), draw, the walk's endpoints and served requests agree for a seed on a conditional
+    run without a label, where labels and latents both come from the seed."""
+    import numpy as np
+    import torch
+
+    import ganforge
+    from ganforge.inference.drawing import latents
+
+    run = ganforge.train({"recipe": "cgan", "resolution": 8, "batch_size": 8, "net.width": 8, "net.z_dim": 8,
+                          "steps": 2, "log_every": 1, "eval.final_n": 0, "out": str(tmp_path / "run")},
+                         progress=False)
+    g = ganforge.load(run)
+    one = {s: g.sample(1, seed=s) for s in (3, 4)}
+    assert not torch.equal(one[3], one[4])
+    assert torch.equal(g.draw(1, 3)[0], one[3])
+    walk = g.interpolate([3, 4], frames=4)  # a conditional walk keeps the first seed's class
+    label3 = g.draw(1, 3)[1]
+    assert torch.allclose(walk[0], one[3][0], atol=1e-6)
+    assert torch.allclose(walk[-1], g.sample(1, seed=4, labels=label3)[0], atol=1e-6)
+    z, y = latents(g.recipe, g.spec, 1, 4, None, None, g.device)  # what serve batches for a request of seed 4
+    assert torch.equal(g.synthesize(z, y), one[4])
+    assert main(["sample", str(run), "--n", "1", "--seed", "3", "--out", str(tmp_path / "x.npy")]) == 0
+    assert np.array_equal(np.load(tmp_path / "x.npy"), one[3].numpy())

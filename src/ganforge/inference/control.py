@@ -14,7 +14,7 @@ import torch.nn as nn
 from ..data import DataSpec
 from ..errors import GanforgeError
 from . import Recipe
-from .drawing import labels_for, synthesize
+from .drawing import latents, synthesize
 
 Tensor = torch.Tensor
 
@@ -34,14 +34,9 @@ def parse_seeds(text: str, what: str = "--seeds") -> list[int]:
 
 def seed_latents(recipe: Recipe, spec: DataSpec, seeds: list[int], label: int | None, device: torch.device,
                  truncation: float | None = None) -> tuple[Tensor, Tensor | None]:
-    """z [S, ...] and labels [S] (None if unconditional), drawn per seed exactly as ``sample`` draws one."""
-    zs, ys = [], []
-    for s in seeds:
-        gen = torch.Generator(device).manual_seed(s)
-        y = labels_for(recipe, spec, 1, label, gen, device)
-        zs.append(recipe.latent(1, gen, device, truncation))
-        ys.append(y)
-    return torch.cat(zs), None if ys[0] is None else torch.cat(ys)
+    """z [S, ...] and labels [S] (None if unconditional): seed s's is what ``sample --seed s --n 1`` draws."""
+    drawn = [latents(recipe, spec, 1, s, label, truncation, device) for s in seeds]
+    return torch.cat([z for z, _ in drawn]), None if drawn[0][1] is None else torch.cat([y for _, y in drawn])
 
 
 def layer_range(spec: str | None, num_ws: int) -> list[int]:

@@ -52,14 +52,11 @@ def synthesize(recipe: Recipe, G: nn.Module, spec: DataSpec, z: torch.Tensor, la
 def sample(recipe: Recipe, G: nn.Module, spec: DataSpec, n: int, seed: int | None = None,
            labels: torch.Tensor | int | None = None, truncation: float | None = None,
            batch_size: int = 500) -> torch.Tensor:
-    """``n`` samples in data space; ``seed`` makes the draw reproducible."""
-    if n < 1:
-        raise GanforgeError(f"n={n} is not allowed; expected an integer >= 1")
+    """``n`` samples in data space; ``seed`` makes the draw reproducible, and the same as every other command
+    draws for that seed (:func:`latents`)."""
     device = next(G.parameters()).device
-    gen = torch.Generator(device)
-    gen.manual_seed(seed if seed is not None else int(torch.randint(2**62, ()).item()))
-    labels = labels_for(recipe, spec, n, labels, gen, device)
-    z = recipe.latent(n, gen, device, truncation)
+    seed = seed if seed is not None else int(torch.randint(2**62, ()).item())
+    z, labels = latents(recipe, spec, n, seed, labels, truncation, device)
     return synthesize(recipe, G, spec, z, labels, batch_size, truncation)
 
 
@@ -67,7 +64,9 @@ def latents(recipe: Recipe, spec: DataSpec, n: int, seed: int, label: torch.Tens
             truncation: float | None = None, device: torch.device | str = "cpu") -> tuple[torch.Tensor,
                                                                                           torch.Tensor | None]:
     """The latents and labels of draw ``seed``: ``n`` codes and labels (None when unconditional), each from
-    its own generator seeded with ``seed``, so requests can be batched together and still match :func:`draw`."""
+    its own generator seeded with ``seed``. The one definition of what a seed means: ``sample``, ``draw``,
+    the grids of ``interpolate`` and ``mix``, ``serve`` and the demo all draw through it, so a seed gives the
+    same image everywhere (and batched requests match single ones)."""
     if n < 1:
         raise GanforgeError(f"n={n} is not allowed; expected an integer >= 1")
     device = torch.device(device)
