@@ -124,3 +124,23 @@ def test_a_seed_draws_the_same_image_in_every_command(tmp_path):
     assert torch.equal(g.synthesize(z, y), one[4])
     assert main(["sample", str(run), "--n", "1", "--seed", "3", "--out", str(tmp_path / "x.npy")]) == 0
     assert np.array_equal(np.load(tmp_path / "x.npy"), one[3].numpy())
+
+
+def test_errors_suggest_the_fix(tmp_path, capsys):
+    from ganforge.errors import GanforgeError
+    from ganforge.text import Vocabulary
+
+    for argv, expected in [
+        (["train", "--recipe", "stylgan2", "--dry-run"], "unknown recipe 'stylgan2' (did you mean 'stylegan2'?)"),
+        (["train", "--data", "digit", "--dry-run"], "unknown dataset 'digit' (did you mean 'digits'?)"),
+        (["train", "--set", "optim.lr_gg=1", "--dry-run"],
+         "unknown config key 'optim.lr_gg' (did you mean 'optim.lr_g'?)"),
+        (["train", "--data", str(tmp_path), "--dry-run"], f"a folder of images is --data folder:{tmp_path}"),
+    ]:
+        assert main(argv) == 2
+        assert expected in capsys.readouterr().err
+    vocab = Vocabulary(["a", "red", "green", "circle", "square"])
+    with pytest.raises(GanforgeError) as e:
+        vocab.ids("a gren circel")
+    assert "unknown words 'gren' (did you mean 'green' or 'red'?), 'circel' (did you mean 'circle'?)" in str(e.value)
+    assert "ganforge list vocabulary RUN" in str(e.value)

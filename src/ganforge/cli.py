@@ -418,17 +418,29 @@ def verify(
 
 
 @app.command("list")
-def list_(what: str = typer.Argument("recipes", help="recipes, datasets, losses, metrics or features")) -> None:
-    """List registered recipes, datasets, losses, metrics or feature extractors."""
+def list_(what: str = typer.Argument("recipes", help="recipes, datasets, losses, metrics, features, or "
+                                                    "vocabulary RUN (the words a text-to-image run knows)"),
+          run_dir: Path | None = typer.Argument(None, help="The run, for vocabulary.")) -> None:
+    """List registered recipes, datasets, losses, metrics or feature extractors, or a run's vocabulary."""
     from .data import DATASETS
     from .losses import LOSSES
     from .metrics import FEATURES, METRICS
     from .recipes import RECIPES
 
+    if what == "vocabulary":
+        if run_dir is None:
+            raise GanforgeError("list vocabulary needs a run: ganforge list vocabulary RUN")
+        from .runs.rundir import read_run
+
+        words = read_run(run_dir)[2].vocab
+        if not words:
+            raise GanforgeError(f"{run_dir} was not trained on captions; it has no vocabulary")
+        out.print(" ".join(words))
+        return
     registries = {"recipes": RECIPES, "datasets": DATASETS, "losses": LOSSES, "metrics": METRICS,
                   "features": FEATURES}
     if what not in registries:
-        raise GanforgeError(f"cannot list {what!r}; choose from: {', '.join(registries)}")
+        raise GanforgeError(f"cannot list {what!r}; choose from: {', '.join(registries)}, vocabulary RUN")
     reg = registries[what]
     for name in reg.list():
         out.print(f"{name:<16} {reg.describe(name)}")

@@ -23,6 +23,7 @@ import yaml
 
 from .augment import parse_policy
 from .errors import ConfigError
+from .registry import did_you_mean
 
 
 @dataclass
@@ -310,7 +311,8 @@ def set_key(cfg: TrainConfig, key: str, value: Any) -> None:
     for i, part in enumerate(parts):
         names = set(_names(type(obj)))
         if part not in names:
-            raise ConfigError(f"unknown config key {key!r}; allowed keys: {', '.join(all_keys())}")
+            raise ConfigError(f"unknown config key {key!r}{did_you_mean(key, all_keys())}; allowed keys: "
+                              f"{', '.join(all_keys())}")
         tp = _type_of(type(obj), part)
         if i == len(parts) - 1:
             if dataclasses.is_dataclass(tp):

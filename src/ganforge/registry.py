@@ -1,6 +1,7 @@
 """Name-keyed registries (timm style): ``@REG.register("name")``, ``REG.create(name, **kw)``."""
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import importlib
 import pkgutil
@@ -30,7 +31,8 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> Callable[..., T]:
         if name not in self._entries:
-            raise ConfigError(f"unknown {self.kind} {name!r}; choose from: {', '.join(self.list())}")
+            raise ConfigError(f"unknown {self.kind} {name!r}{did_you_mean(name, self.list())}; choose from: "
+                              f"{', '.join(self.list())}")
         return self._entries[name]
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> T:
@@ -44,6 +46,12 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing when none is close."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def import_all(package: str, path: list[str], skip: tuple[str, ...] = ()) -> None:

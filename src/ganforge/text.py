@@ -41,11 +41,15 @@ class Vocabulary:
                                 "'a red circle left of a blue square'")
         if len(ws) > MAX_WORDS:
             raise GanforgeError(f"prompt {caption[:40]!r}... has {len(ws)} words; at most {MAX_WORDS} are allowed")
-        for w in ws:
-            if w not in self.index:
-                close = difflib.get_close_matches(w, self.words[1:], n=4, cutoff=0.5)
-                hint = f"closest words: {', '.join(close)}" if close else f"known words: {', '.join(self.words[1:])}"
-                raise GanforgeError(f"unknown word {w!r} in the prompt {caption!r}; {hint}")
+        unknown = list(dict.fromkeys(w for w in ws if w not in self.index))
+        if unknown:
+            hints = []
+            for w in unknown:
+                close = difflib.get_close_matches(w, self.words[1:], n=3, cutoff=0.5)
+                hints.append(f"{w!r} (did you mean {' or '.join(repr(c) for c in close)}?)" if close else repr(w))
+            raise GanforgeError(f"unknown word{'s' if len(unknown) > 1 else ''} {', '.join(hints)} in the prompt "
+                                f"{caption!r}; `ganforge list vocabulary RUN` lists the {len(self.words) - 1} words "
+                                "this run knows")
         return [self.index[w] for w in ws]
 
     def encode(self, captions: list[str], length: int = MAX_WORDS) -> torch.Tensor:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
 
+from ..errors import ConfigError
 from ..registry import Registry
 
 
@@ -170,6 +172,16 @@ def split_indices(
 DATASETS: Registry[Dataset] = Registry("dataset")
 
 
+def dataset_builder(spec: str):
+    """The registry entry a data spec names; one line naming the fix for an unknown one (a path given without
+    ``folder:``, a misspelt name)."""
+    name = spec.partition(":")[0]
+    if name not in DATASETS and ("/" in spec or Path(spec).expanduser().exists()):
+        raise ConfigError(f"unknown dataset {spec!r}: a folder of images is --data folder:{spec} (first-level "
+                          "subfolders are classes)")
+    return DATASETS.get(name)
+
+
 def load_dataset(spec: str, request: DataRequest | None = None) -> Dataset:
     """Build a dataset from a spec such as ``digits``, ``ring:8:1:0.01`` or ``folder:PATH``.
 
@@ -178,7 +190,7 @@ def load_dataset(spec: str, request: DataRequest | None = None) -> Dataset:
     """
     request = request or DataRequest()
     name, _, arg = spec.partition(":")
-    builder = DATASETS.get(name)
+    builder = dataset_builder(spec)
     data = builder(request, arg) if arg else builder(request)
     data.info.setdefault("split", request.split)
     data.info.setdefault("resolution", request.resolution)

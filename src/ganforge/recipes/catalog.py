@@ -8,6 +8,7 @@ from typing import Any
 
 from ..config import POINT_DATASETS, TrainConfig, merge, parse_set, preset, validate
 from ..console import info
+from ..data.base import dataset_builder
 from ..data.folder import native_resolution, resolve_root
 from ..errors import ConfigError
 from .base import RECIPES, Recipe
@@ -51,7 +52,9 @@ def resolve(
     if own_data and not any("data" in layer for layer in layers):
         layers.insert(0, {"data": own_data})
         probe.data = own_data
+    dataset_builder(probe.data)  # an unknown dataset is refused before any work, with the fix
     recipe = probe.recipe or default_recipe(probe.data)
+    recipe_class(recipe)
     cfg = TrainConfig()
     merge(cfg, preset(recipe, probe.data))
     for layer in layers:
