@@ -144,3 +144,15 @@ def test_errors_suggest_the_fix(tmp_path, capsys):
         vocab.ids("a gren circel")
     assert "unknown words 'gren' (did you mean 'green' or 'red'?), 'circel' (did you mean 'circle'?)" in str(e.value)
     assert "ganforge list vocabulary RUN" in str(e.value)
+
+
+def test_reports_suggest_the_command_of_their_kind_of_run(tmp_path):
+    import ganforge
+
+    run = ganforge.train({"recipe": "pix2pix", "data": "gray2color", "resolution": 16, "batch_size": 4,
+                          "net.width": 4, "net.max_channels": 8, "steps": 2, "log_every": 1, "eval.final_n": 0,
+                          "out": str(tmp_path / "run")}, progress=False)
+    md, page = (run / "report.md").read_text(), (run / "report.html").read_text()
+    assert f"translate with `ganforge translate {run} --input" in md and "ganforge sample" not in md
+    assert "## Translations of fixed training inputs" in md
+    assert f"translate with <code>ganforge translate {run} --input" in page and "ganforge sample" not in page

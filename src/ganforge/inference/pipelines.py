@@ -47,6 +47,8 @@ class Pipeline:
     label: ClassVar[str] = ""  # "a {label} run"
     intended: ClassVar[str] = ""  # the model card's intended use ({fields} filled by the recipe)
     caveats: ClassVar[tuple[str, ...]] = ()  # the model card's limitations particular to this kind
+    pictures: ClassVar[str] = ""  # what a run's training pictures show (report headings)
+    example: ClassVar[str] = ""  # how to use a run of this kind: "{run}" is the run directory
 
     def __init__(self, recipe: Recipe, net: nn.Module, spec: DataSpec, run_dir: Path) -> None:
         self.recipe, self.net, self.spec, self.run_dir = recipe, net.eval(), spec, run_dir
@@ -106,6 +108,8 @@ class Generator(Pipeline):
     """A trained generator, ready to sample: ``ganforge.load(run_dir).sample(16)``."""
 
     kind, route, does, command, label = "sampler", "/generate", "samples from noise", "sample", "sampling"
+    pictures = "Samples (fixed latents)"
+    example = "sample with `ganforge sample {run} --n 64 --out grid.png`"
     intended = ("drawing new samples like the training data: research and teaching on generative models, synthetic "
                 "data for augmentation (measure it on held-out real data before relying on it), latent-space "
                 "exploration")
@@ -209,6 +213,8 @@ class Translator(Pipeline):
     """A trained image-to-image model: ``ganforge.load(run_dir).translate(image)``."""
 
     kind, route, does, command, label = "translator", "/translate", "translates images", "translate", "translation"
+    pictures = "Translations of fixed training inputs (input | output | target or reconstruction)"
+    example = "translate with `ganforge translate {run} --input IMAGE_OR_FOLDER --out OUT.png`"
     intended = ("translating images of the source domain into the target domain at the trained resolution, "
                 "for research and teaching")
 
@@ -255,6 +261,8 @@ class Upscaler(Pipeline):
     """A trained super-resolution model: ``ganforge.load(run_dir).upscale(image)``."""
 
     kind, route, does, command, label = "upscaler", "/upscale", "upscales images", "upscale", "super-resolution"
+    pictures = "Upscaled training patches (bicubic | model | original)"
+    example = "upscale with `ganforge upscale {run} --input photo.jpg --out big.png`"
     intended = "enlarging photographs with plausible detail (x{scale}); use --blend 0 where fidelity matters more " \
                "than sharpness"
     caveats = ("The GAN stage invents plausible texture that was not in the input: never use upscaled images as "

@@ -60,7 +60,10 @@ def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], da
     last = next((r for r in reversed(records) if any(k.startswith("Loss/") for k in r)), {})
     from ..recipes import recipe_class
 
-    loss = f", loss: `{cfg.loss}`" if recipe_class(cfg.recipe).adversarial else ""
+    recipe = recipe_class(cfg.recipe)
+    loss = f", loss: `{cfg.loss}`" if recipe.adversarial else ""
+    pictures = recipe.pipeline.pictures.replace("(fixed latents)", "(EMA generator, fixed latents)" if cfg.ema.enabled
+                                                else "(fixed latents)")
     speed = [r["Timing/img_per_s"] for r in records if isinstance(r.get("Timing/img_per_s"), float)]
     lines = [
         f"# {run_dir.name}",
@@ -73,10 +76,7 @@ def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], da
         f"- {health}",
         "",
         *final_metrics_lines(final),
-        ("## Upscaled training patches (bicubic | model | original)" if "hf_ratio" in (final or {}) else
-         "## Translations of fixed training inputs (input | output | target or reconstruction)"
-         if "psnr" in (final or {}) or "cycle_l1" in (final or {}) else
-         "## Samples (EMA generator, fixed latents)" if cfg.ema.enabled else "## Samples (fixed latents)"),
+        f"## {pictures}",
         "",
         "![final samples](samples/final.png)",
         "",
@@ -84,8 +84,7 @@ def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], da
         "",
         "![losses](losses.png)",
         "",
-        "Resume with `ganforge train --resume " + str(run_dir) + " --steps N`; "
-        "sample with `ganforge sample " + str(run_dir) + " --n 64 --out grid.png`.",
+        f"Resume with `ganforge train --resume {run_dir} --steps N`; {recipe.pipeline.example.format(run=run_dir)}.",
         "",
     ]
     write_text(run_dir / "report.md", "\n".join(lines))

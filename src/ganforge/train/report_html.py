@@ -92,6 +92,14 @@ def _keys(records: list[dict]) -> list[str]:
     return sorted({k for r in records for k in r if k != "step"})
 
 
+def _usage(cfg: TrainConfig, run_dir: Path) -> str:
+    """How to use this kind of run, with its commands in <code>."""
+    from ..recipes import recipe_class
+
+    text = html.escape(recipe_class(cfg.recipe).pipeline.example.format(run=run_dir))
+    return re.sub(r"`([^`]*)`", r"<code>\1</code>", text)
+
+
 def health_events(records: list[dict]) -> list[tuple[int, str]]:
     """(step, signal) for every check that raised a ``Health/*`` flag (diversity is a value, not a flag)."""
     return [(r["step"], k.split("/", 1)[1]) for r in records for k, v in r.items()
@@ -160,7 +168,7 @@ def report_html(run_dir: Path, cfg: TrainConfig, meta: dict) -> str:
         f"<h1>{html.escape(run_dir.name)}: {html.escape(cfg.recipe or '')} on {html.escape(cfg.data)}</h1>",
         f"<p>ganforge {html.escape(str(meta.get('ganforge', '?')))}, run id "
         f"<code>{html.escape(str(meta.get('run_id', run_dir.name)))}</code>. Resume with <code>ganforge train "
-        f"--resume {html.escape(str(run_dir))} --steps N</code>.</p>",
+        f"--resume {html.escape(str(run_dir))} --steps N</code>; {_usage(cfg, run_dir)}.</p>",
         "<h2>Samples over training</h2>", strip(run_dir),
         "<h2>Curves</h2>", f'<img class="wide" src="{data_uri(curves)}" alt="curves">' if curves else
         "<p>No logged values yet.</p>",
