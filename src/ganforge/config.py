@@ -61,6 +61,7 @@ class HealthConfig:
     d_accuracy_max: float = 0.99  # D accuracy above this (or below 1 - this) is "pinned"
     g_loss_max: float = 15.0  # generator loss above this is "running away"
     diversity_min: float = 0.25  # sample diversity relative to real data below this is "collapse"
+    start: int = 200  # no warning before this step: too early to judge (the values are logged); 0: from the first
     nan_retries: int = 3  # NaN/Inf: roll back to the last good checkpoint this many times
     nan_lr_factor: float = 0.5  # ... multiplying both learning rates by this each time
 
@@ -225,6 +226,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "health.g_loss_max": (lambda v: v > 0, "a number > 0"),
     "health.diversity_min": (lambda v: v >= 0, "a number >= 0"),
     "health.nan_retries": (lambda v: v >= 0, "an integer >= 0"),
+    "health.start": (lambda v: v >= 0, "an integer >= 0 (0: warn from the first check)"),
     "health.nan_lr_factor": (lambda v: 0 < v < 1, "a number in (0, 1)"),
     "eval.every": (lambda v: v >= 0, "an integer >= 0 (0: no evaluation during training)"),
     "eval.n": (lambda v: v >= 2, "an integer >= 2"),

@@ -9,6 +9,9 @@ host syncs) plus one small generator forward:
 - ``Health/diversity``: mean pairwise distance of a fixed batch of samples, relative to the
   same statistic on real data; below ``health.diversity_min`` means mode collapse.
 
+Before step ``health.start`` nothing is flagged: a young generator is not yet judged. Each warning
+comes with what it means and what to try (``ADVICE``), at the end of training and in the reports.
+
 NaN/Inf is handled by the trainer (rollback to the last good checkpoint with lower learning
 rates); the monitor only counts and reports warnings.
 """
@@ -26,6 +29,24 @@ WARNINGS = {
     "g_runaway": "generator loss {value:.1f} is running away",
     "collapse": "sample diversity fell to {value:.2f} of the real data's: mode collapse",
 }
+# What each warning means and what to try, with the config keys (in the log, report.md and report.html).
+ADVICE = {
+    "d_pinned": ("D tells real from fake (almost) perfectly, or has given up, so G gets little to learn from",
+                 "a slower D (--set optim.lr_d=1e-4), a gradient penalty on D (--set reg.r1=1), augmentation D "
+                 "sees (--set augment=ada, or translation,cutout), spectral norm (--set reg.spectral_norm=true)"),
+    "g_runaway": ("G's loss keeps growing: D wins by more every step and training may diverge",
+                  "lower learning rates (--set optim.lr_g=1e-4 --set optim.lr_d=1e-4), a bounded loss "
+                  "(--set loss=hinge or lsgan), a gradient penalty on D (--set reg.r1=1)"),
+    "collapse": ("G draws too few distinct outputs: it covers a few modes of the data, not all",
+                 "minibatch stddev (--set reg.mbstd=4), PacGAN (--set reg.pack=2), a discrete code "
+                 "(--set net.z_discrete=10 --set reg.info=1), a class-conditional recipe on labelled data, "
+                 "or more steps if the run is young"),
+}
+
+
+def advice_lines(flagged: list[str]) -> list[str]:
+    """``name: what it means; try ...`` for each flagged warning."""
+    return [f"{k}: {ADVICE[k][0]}; try {ADVICE[k][1]}" for k in ADVICE if k in flagged]
 
 
 def mean_pairwise_distance(x: torch.Tensor) -> torch.Tensor:
@@ -43,8 +64,10 @@ class HealthMonitor:
     counts: Counter = field(default_factory=Counter)
     rollbacks: int = 0
 
-    def check(self, values: dict[str, float], samples: torch.Tensor | None) -> dict[str, float]:
-        """Health stats for the log (``Health/*``) from aggregated values and a fixed sample batch."""
+    def check(self, values: dict[str, float], samples: torch.Tensor | None, step: int | None = None
+              ) -> dict[str, float]:
+        """Health stats for the log (``Health/*``) from aggregated values and a fixed sample batch; before
+        ``health.start`` the values are logged but no warning is raised (too early to judge)."""
         c = self.cfg
         out: dict[str, float] = {}
         acc = values.get("D/accuracy")
@@ -57,6 +80,8 @@ class HealthMonitor:
             div = float(mean_pairwise_distance(samples)) / self.real_diversity
             out["Health/diversity"] = div
             out["Health/collapse"] = float(div < c.diversity_min)
+        if step is not None and step < c.start:
+            out = {k: v for k, v in out.items() if k == "Health/diversity"}
         for key in ("d_pinned", "g_runaway", "collapse"):
             if out.get(f"Health/{key}"):
                 self.counts[key] += 1
@@ -80,4 +105,4 @@ class HealthMonitor:
         parts = [f"{k} in {n}/{checks} checks" for k, n in self.counts.items()]
         if self.rollbacks:
             parts.append(f"{self.rollbacks} NaN rollback(s)")
-        return "health: " + ", ".join(parts)
+        return "\n".join(["health: " + ", ".join(parts), *(f"  {a}" for a in advice_lines(list(self.counts)))])

@@ -73,7 +73,8 @@ def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], da
         f"- steps: {state.step}, batch: {cfg.batch_size}, images seen: {state.images_seen}, processes: {world}",
         f"- wall time: {state.seconds:.1f} s, mean speed: {sum(speed) / max(len(speed), 1):.0f} images/s",
         "- final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("Loss/")),
-        f"- {health}",
+        f"- {health.splitlines()[0]}",
+        *(f"  - {advice.strip()}" for advice in health.splitlines()[1:]),  # what each warning means, what to try
         "",
         *final_metrics_lines(final),
         f"## {pictures}",

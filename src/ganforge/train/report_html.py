@@ -106,6 +106,14 @@ def health_events(records: list[dict]) -> list[tuple[int, str]]:
             if k.startswith("Health/") and k != "Health/diversity" and isinstance(v, (int, float)) and v >= 1]
 
 
+def advice(events: list[tuple[int, str]]) -> str:
+    """What each raised warning means and what to try."""
+    from .health import advice_lines
+
+    lines = advice_lines(sorted({k for _, k in events}))
+    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>" if lines else ""
+
+
 def table(rows: list[tuple[str, str]], head: tuple[str, str] | None = None) -> str:
     body = "".join(f"<tr><td>{html.escape(str(a))}</td><td>{html.escape(str(b))}</td></tr>" for a, b in rows)
     return "<table>" + (f"<tr><th>{head[0]}</th><th>{head[1]}</th></tr>" if head else "") + body + "</table>"
@@ -173,7 +181,7 @@ def report_html(run_dir: Path, cfg: TrainConfig, meta: dict) -> str:
         "<h2>Curves</h2>", f'<img class="wide" src="{data_uri(curves)}" alt="curves">' if curves else
         "<p>No logged values yet.</p>",
         "<h2>Health</h2>",
-        table([(s, k) for s, k in events], ("step", "signal")) if events else
+        table([(s, k) for s, k in events], ("step", "signal")) + advice(events) if events else
         f"<p>No health warnings in {sum(1 for r in records if 'Health/diversity' in r)} checks.</p>",
         "<h2>Measured at the end of training</h2>",
         table([(k, f"{v:.4g}") for k, v in final.items() if isinstance(v, (int, float)) and not isinstance(v, bool)],

@@ -417,7 +417,7 @@ class Trainer:
             values["Progress/kimg"] = self.state.images_seen / 1000
             self.update_costs()
             values["Timing/seconds"] = self.state.seconds
-            values.update(self.health.check(values, self.sample_grid(HEALTH_SAMPLES)))
+            values.update(self.health.check(values, self.sample_grid(HEALTH_SAMPLES), step))
             self.health_checks += 1
             self.logger.log(step, values)
             progress.show(values, self.health.messages(values), self.health.flagged(values))
