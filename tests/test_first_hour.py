@@ -156,3 +156,14 @@ def test_reports_suggest_the_command_of_their_kind_of_run(tmp_path):
     assert f"translate with `ganforge translate {run} --input" in md and "ganforge sample" not in md
     assert "## Translations of fixed training inputs" in md
     assert f"translate with <code>ganforge translate {run} --input" in page and "ganforge sample" not in page
+
+
+def test_a_long_run_says_early_how_long_it_will_take(capfd, monkeypatch):
+    progress = sys.modules["ganforge.train.progress"]
+    monkeypatch.setattr(progress, "ESTIMATE_AFTER", 0.0)
+    bar = progress.TrainProgress(total=100_000, completed=0, enabled=True, terminal=False, every=1e9)
+    bar.advance()  # the warm-up step is not timed
+    time.sleep(0.01)
+    bar.advance()
+    err = capfd.readouterr().err
+    assert re.search(r"estimated: about [\d.]+ (min|h) for the remaining 99,998 steps on this machine; --steps N", err)

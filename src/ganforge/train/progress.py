@@ -15,6 +15,7 @@ from ..console import err, line
 
 PLAIN_SECONDS = 30.0  # between plain progress lines; GANFORGE_PROGRESS_SECONDS sets another
 SHOWN_LOSSES = 2  # losses on the bar; the plain line shows them all
+ESTIMATE_AFTER = 3.0  # seconds of timed steps (after the first, which warms up) before the duration estimate
 
 
 def _clock(seconds: float) -> str:
@@ -28,6 +29,8 @@ class TrainProgress:
         self.enabled, self.total, self.step, self.start_step = enabled, total, completed, completed
         self.terminal = err.is_terminal if terminal is None else terminal
         self.every = float(os.environ.get("GANFORGE_PROGRESS_SECONDS", PLAIN_SECONDS)) if every is None else every
+        self.estimated = False
+        self.timed_from: tuple[float, int] | None = None  # (time, step) after the warm-up step
         self.values: dict[str, float] = {}
         self.warnings: list[str] = []
         self.flags: list[str] = []
@@ -51,8 +54,31 @@ class TrainProgress:
     def advance(self) -> None:
         self.step += 1
         self.progress.advance(self.task)
+        if self.enabled and not self.estimated:
+            self.estimate()
         if self.enabled and not self.terminal and time.perf_counter() - self.last_line >= self.every:
             self.plain_line()
+
+    def estimate(self) -> None:
+        """Once, early: how long the rest will take on this machine, and how to shorten it."""
+        now = time.perf_counter()
+        if self.timed_from is None:
+            self.timed_from = (now, self.step)
+            return
+        t0, s0 = self.timed_from
+        if now - t0 < ESTIMATE_AFTER and self.step < self.total:
+            return
+        self.estimated = True
+        left = (now - t0) / max(self.step - s0, 1) * (self.total - self.step)
+        if left < 60:
+            return  # a short run needs no warning
+        minutes = f"{left / 60:.0f} min" if left < 5400 else f"{left / 3600:.1f} h"
+        text = (f"estimated: about {minutes} for the remaining {self.total - self.step:,} steps on this machine; "
+                "--steps N shortens it (Ctrl-C stops with a checkpoint, --resume continues)")
+        if self.terminal:
+            self.progress.console.print(text, soft_wrap=True)
+        else:
+            line(text)
 
     def reset_to(self, step: int) -> None:
         """After a rollback: the bar goes back to ``step``."""
