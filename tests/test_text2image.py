@@ -125,7 +125,7 @@ def test_the_discriminator_sees_real_images_with_wrong_captions(t2i_run, tmp_pat
     # the D phase itself: one of its judgements is of the real images, each with another image's caption
     m = 0.5
     loss, calls, grad, d_loss = _d_step(tmp_path, m)
-    (real, e, real_logits), (fake, e_fake, fake_logits) = calls[0], calls[1]
+    (real, e, real_logits), (_, e_fake, fake_logits) = calls[0], calls[1]
     wrong = [c for c in calls[2:] if torch.equal(c[0], real) and not torch.equal(c[1], e)]
     assert len(wrong) == 1 and torch.equal(e_fake, e)
     _, e_wrong, wrong_logits = wrong[0]
