@@ -179,7 +179,8 @@ def test_torchrun_elastic_restart_resumes_from_the_last_checkpoint(tmp_path):
     import time
 
     out = tmp_path / "run"
-    agent = subprocess.Popen(_torchrun(out, _free_port(), 400, "--max-restarts", "1"), stdout=subprocess.PIPE,
+    # 100 steps: the kill lands right after the step-20 checkpoint, 80 steps (seconds) before the end
+    agent = subprocess.Popen(_torchrun(out, _free_port(), 100, "--max-restarts", "1"), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while not list(out.glob("checkpoints/step-0000020")) and time.time() < deadline:
@@ -192,7 +193,7 @@ def test_torchrun_elastic_restart_resumes_from_the_last_checkpoint(tmp_path):
     log, _ = agent.communicate(timeout=240)
     assert agent.returncode == 0, log[-2000:]
     assert "resumed" in log  # the restarted workers continued from a checkpoint instead of step 0
-    assert json.loads((out / "checkpoints" / "latest.json").read_text())["step"] == 400
+    assert json.loads((out / "checkpoints" / "latest.json").read_text())["step"] == 100
 
 
 @pytest.mark.slow
