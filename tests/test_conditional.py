@@ -103,9 +103,8 @@ def test_synthesize_writes_a_labelled_folder_with_provenance(capsys, runs, tmp_p
     assert torch.equal(torch.bincount(back.y), torch.full((10,), 2))
 
 
-def test_synthesize_and_label_errors(capsys, tmp_path):
-    run = ganforge.train(dict(TINY, recipe="dcgan", out=str(tmp_path / "dc")), progress=False)
-    assert main(["synthesize", str(run), "--per-class", "2", "--out", str(tmp_path / "s")]) == 2
+def test_synthesize_and_label_errors(capsys, tmp_path, tiny_run):
+    assert main(["synthesize", str(tiny_run), "--per-class", "2", "--out", str(tmp_path / "s")]) == 2
     assert "needs a class-conditional run" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="needs labelled data"):
         ganforge.train(dict(TINY, recipe="cgan", data="faces100", out=str(tmp_path / "f")), progress=False)

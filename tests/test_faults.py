@@ -18,10 +18,8 @@ from ganforge.train.rundir import RunLock
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    from conftest import TINY
-
-    return ganforge.train(dict(TINY, out=str(tmp_path_factory.mktemp("faults") / "run")), progress=False)
+def run(tiny_run):
+    return tiny_run  # shared read-only: each test below damages a copy
 
 
 def copy_run(run, tmp_path):

@@ -27,11 +27,6 @@ TINY_SG = {"recipe": "stylegan2", "resolution": 8, "batch_size": 8, "net.width":
            "steps": 4, "log_every": 2, "sample_every": 2, "checkpoint_every": 2, "eval.final_n": 0}
 
 
-@pytest.fixture(scope="module")
-def sg_run(tmp_path_factory):
-    return ganforge.train(dict(TINY_SG, out=str(tmp_path_factory.mktemp("sg") / "run")), progress=False)
-
-
 def test_resampling_filters_keep_constants_and_shapes():
     f = _binomial()
     assert f.shape == (4, 4) and math.isclose(float(f.sum()), 1.0, rel_tol=1e-6)
@@ -161,14 +156,14 @@ def test_interpolate_walks_from_seed_to_seed_in_every_format(sg_run, tmp_path, c
     assert g_w.shape == (2, 8)
 
 
-def test_mix_on_a_recipe_without_styles_is_one_line(tiny, capsys):
-    run = ganforge.train(dict(tiny, steps=2), progress=False)
+def test_mix_on_a_recipe_without_styles_is_one_line(tiny_run, tmp_path, capsys):
+    run = tiny_run
     capsys.readouterr()
     assert main(["mix", str(run), "--row-seeds", "1", "--col-seeds", "2", "--out", "x.png"]) == 2
     err = capsys.readouterr().err
     assert "has no styles" in err and len(err.strip().splitlines()) == 1
     assert main(["interpolate", str(run), "--seeds", "1,2", "--frames", "3", "--out",
-                 str(tiny["out"]) + "/walk.npy"]) == 0  # a walk in z works for every recipe
+                 str(tmp_path / "walk.npy")]) == 0  # a walk in z works for every recipe
     assert main(["interpolate", str(run), "--seeds", "1", "--out", "w.gif"]) == 2
     assert main(["mix", str(run), "--row-seeds", "a", "--col-seeds", "2", "--out", "x.png"]) == 2
 

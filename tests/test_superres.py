@@ -18,11 +18,6 @@ TINY_SR = {"recipe": "esrgan", "resolution": 16, "batch_size": 4, "net.width": 8
            "optim.lr_decay": "none"}  # resume tests change --steps, which would move a cosine schedule
 
 
-@pytest.fixture(scope="module")
-def sr_run(tmp_path_factory):
-    return ganforge.train(dict(TINY_SR, out=str(tmp_path_factory.mktemp("sr") / "run")), progress=False)
-
-
 def test_degradation_is_antialiased_bicubic_8bit_with_optional_blur_and_noise():
     torch.manual_seed(0)
     hr = torch.rand(2, 3, 16, 16)
