@@ -181,18 +181,18 @@ def _train_cmd(out, steps):
 
 
 @pytest.fixture(scope="module")
-def straight_400(tmp_path_factory):
+def straight_200(tmp_path_factory):
     """The uninterrupted run a signalled one must end equal to: the same command, in this process."""
     out = tmp_path_factory.mktemp("straight") / "run"
-    assert main(_train_args(out, 400)) == 0
+    assert main(_train_args(out, 200)) == 0
     return out
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_saves_a_checkpoint_and_exits_0_and_the_resume_is_exact(tmp_path, sig, straight_400):
+def test_a_signal_saves_a_checkpoint_and_exits_0_and_the_resume_is_exact(tmp_path, sig, straight_200):
     run = tmp_path / "run"
-    proc = subprocess.Popen(_train_cmd(run, 400), stderr=subprocess.PIPE, text=True)  # a real process to signal
+    proc = subprocess.Popen(_train_cmd(run, 200), stderr=subprocess.PIPE, text=True)  # a real process to signal
     deadline = time.time() + 60
     while not (run / "metrics.jsonl").is_file() and time.time() < deadline:  # training has started
         time.sleep(0.05)
@@ -202,9 +202,9 @@ def test_a_signal_saves_a_checkpoint_and_exits_0_and_the_resume_is_exact(tmp_pat
     assert proc.returncode == 0, err
     assert time.time() - t0 < 10
     stopped = json.loads((run / "checkpoints" / "latest.json").read_text())["step"]
-    assert 0 < stopped < 400 and f"stopped by {signal.Signals(sig).name} at step {stopped}" in err
+    assert 0 < stopped < 200 and f"stopped by {signal.Signals(sig).name} at step {stopped}" in err
     assert main(["train", "--resume", str(run)]) == 0  # `ganforge train --resume RUN`, in this process
-    a, b = ck.load_weights(ck.latest_checkpoint(straight_400)), ck.load_weights(ck.latest_checkpoint(run))
+    a, b = ck.load_weights(ck.latest_checkpoint(straight_200)), ck.load_weights(ck.latest_checkpoint(run))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
