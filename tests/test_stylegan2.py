@@ -127,6 +127,11 @@ def test_mix_grid_is_sources_in_the_margins_and_mixtures_inside(sg_run, tmp_path
     every = g.mix([1], [4], layers=f"0-{g.net.num_ws - 1}").view(2, 2, 1, 8, 8)
     assert torch.allclose(every[1, 1], every[0, 1], atol=1e-5), "every style from the column: the column's image"
     assert torch.equal(g.mix([1, 2, 3], [4, 5], layers="0-1"), cells), "deterministic"
+    from PIL import Image
+
+    assert main(["mix", str(sg_run), "--row-seeds", "1,2,3", "--col-seeds", "4-5", "--out", str(tmp_path / "mix.png"),
+                 "--layers", "0-1"]) == 0
+    assert Image.open(tmp_path / "mix.png").size == (3 * 66 + 2, 4 * 66 + 2), "3 columns and 4 rows of 64 px cells"
 
 
 def test_interpolate_walks_from_seed_to_seed_in_every_format(sg_run, tmp_path, capsys):
