@@ -96,9 +96,8 @@ def test_points_sample_npy(capsys, tmp_path):
     assert run_cli(capsys, "sample", str(run), "--out", str(tmp_path / "p.png"))[0] == 0
 
 
-def test_cli_resume_matches_straight_run(capsys, tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    assert main(["train", "--out", str(a), *TINY_ARGS]) == 0
+def test_cli_resume_matches_straight_run(capsys, tmp_path, trained):
+    a, b = trained, tmp_path / "b"  # a: the same command straight through (the module's run)
     half = [x if x != "4" else "2" for x in TINY_ARGS]
     assert main(["train", "--out", str(b), *half]) == 0
     code, _, err = run_cli(capsys, "train", "--resume", str(b), "--steps", "3", "--seed", "1")

@@ -42,10 +42,36 @@ def test_acgan_logs_its_class_loss(runs):
     assert {"Metrics/fd", "Metrics/recall", "Metrics/coverage", "Metrics/label_agreement"} <= set(final)
 
 
-def test_conditional_grid_has_one_row_per_class(runs):
-    grid = Image.open(runs["cgan"] / "samples" / "final.png")
-    # 60 samples (6 per class) in 10 rows of 6: taller than wide
-    assert grid.size[1] > grid.size[0]
+def _cells(grid: Image.Image, side: int) -> torch.Tensor:
+    """The cells of a saved sample grid (torchvision's layout: 2 px padding, cells enlarged to 64 px)
+    -> [rows, cols, side, side] grey values in [0, 1], each cell sampled back down to ``side``."""
+    a = torch.from_numpy(np.asarray(grid.convert("L"), dtype=np.float32) / 255)
+    pitch, scale = 64 + 2, 64 // side
+    rows, cols = (a.shape[0] - 2) / pitch, (a.shape[1] - 2) / pitch
+    assert rows == int(rows) and cols == int(cols), f"{tuple(a.shape)} is not a grid of 64 px cells"
+    return torch.stack([torch.stack([a[2 + r * pitch : 2 + r * pitch + 64 : scale, 2 + c * pitch : 2 + c * pitch + 64
+                                       : scale] for c in range(int(cols))]) for r in range(int(rows))])
+
+
+def test_conditional_grid_has_one_row_per_class(runs, tmp_path):
+    from ganforge.recipes import resolve
+    from ganforge.train.trainer import GRID_SAMPLES, Trainer
+
+    per = GRID_SAMPLES // 10  # 6 samples of each of the 10 digits
+    assert _cells(Image.open(runs["cgan"] / "samples" / "final.png"), 8).shape[:2] == (10, per)
+    # which labels each row was drawn with: a fresh trainer's grid, watched while it is drawn and saved
+    trainer = Trainer(resolve(dict(TINY, recipe="cgan")), run_dir=tmp_path / "run", progress=False)
+    drawn, generate, grid = [], trainer.recipe.generate, trainer.sample_grid
+    trainer.recipe.generate = lambda G, z, labels=None, **k: drawn.append(labels.clone()) or generate(G, z, labels, **k)
+    trainer.sample_grid = lambda *a: drawn.append(grid(*a)) or drawn[-1]
+    trainer.write_samples(final=True)
+    labels, samples = drawn
+    cells = _cells(Image.open(tmp_path / "run" / "samples" / "final.png"), 8)
+    assert cells.shape[:2] == (10, per)
+    assert torch.equal(labels.view(10, per), torch.arange(10)[:, None].expand(10, per)), "row r: label r only"
+    # and the grid's cell (r, c) is sample r * per + c: the one nearest to it of all 60
+    d = torch.cdist(cells.flatten(2).flatten(0, 1), samples.flatten(1))
+    assert torch.equal(d.argmin(1), torch.arange(10 * per))
 
 
 def test_eval_reports_label_agreement_for_conditional_runs(runs):
@@ -77,9 +103,8 @@ def test_synthesize_writes_a_labelled_folder_with_provenance(capsys, runs, tmp_p
     assert torch.equal(torch.bincount(back.y), torch.full((10,), 2))
 
 
-def test_synthesize_and_label_errors(capsys, tmp_path):
-    run = ganforge.train(dict(TINY, recipe="dcgan", out=str(tmp_path / "dc")), progress=False)
-    assert main(["synthesize", str(run), "--per-class", "2", "--out", str(tmp_path / "s")]) == 2
+def test_synthesize_and_label_errors(capsys, tmp_path, tiny_run):
+    assert main(["synthesize", str(tiny_run), "--per-class", "2", "--out", str(tmp_path / "s")]) == 2
     assert "needs a class-conditional run" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="needs labelled data"):
         ganforge.train(dict(TINY, recipe="cgan", data="faces100", out=str(tmp_path / "f")), progress=False)

@@ -87,7 +87,37 @@ def test_eval_a_run_and_evaluate_during_training(capsys, tmp_path):
 
 
 def test_modes_for_a_2d_run(capsys, tmp_path):
+    import math
+
+    from ganforge.data.toy2d import ring_means
+
     run = ganforge.train({"data": "ring8", "steps": 2, "batch_size": 16, "out": str(tmp_path / "r")}, progress=False)
     assert main(["eval", str(run), "--json"]) == 0
     r = last_json(capsys)
     assert {"modes", "hq_frac", "reverse_kl"} <= set(r) and r["protocol"]["n_fake"] == 2500
+    assert r["modes"] in range(9) and 0 <= r["hq_frac"] <= 1
+    assert (r["reverse_kl"] is None or math.isnan(r["reverse_kl"])) if r["modes"] == 0 else \
+        0 <= r["reverse_kl"] <= math.log(8) + 1e-9
+    # the run's numbers are its 2,500 seed-0 samples counted by the rule: nearest of the 8 means, within 3 std
+    x = ganforge.load(run).draw(2500, 0)[0].double()
+    d, k = (torch.cdist(x, ring_means(8, 1.0).double()) / 0.01).min(1)
+    counts = torch.bincount(k[d < 3], minlength=8)
+    assert r["modes"] == int((counts > 0).sum()) and r["hq_frac"] == pytest.approx(float(counts.sum()) / 2500)
+
+    def modes(points):
+        return ganforge.evaluate(images=points, data="ring8", metrics="modes")
+
+    means = ring_means(8, 1.0)
+    on = means.repeat(50, 1)  # 50 samples exactly on each mode
+    every = modes(on)
+    assert every["modes"] == 8 and every["hq_frac"] == 1.0 and every["reverse_kl"] == pytest.approx(0.0, abs=1e-12)
+    one = modes(means[:1].repeat(400, 1))  # all on one mode: KL(p || uniform) = log 8
+    assert one["modes"] == 1 and one["hq_frac"] == 1.0 and one["reverse_kl"] == pytest.approx(math.log(8))
+    radial = means / means.norm(dim=1, keepdim=True)
+    near, beyond = on + 2.9 * 0.01 * radial.repeat(50, 1), on + 3.1 * 0.01 * radial.repeat(50, 1)
+    assert modes(torch.cat([near, beyond]))["hq_frac"] == pytest.approx(0.5), "high quality: within 3 std"
+    half = modes(torch.cat([means[:4].repeat(50, 1), 3 * means.repeat(25, 1)]))  # 4 modes hit, half far out
+    assert half["modes"] == 4 and half["hq_frac"] == pytest.approx(0.5) and half["reverse_kl"] == pytest.approx(
+        math.log(2))
+    far = modes(10 * means.repeat(50, 1))
+    assert far["modes"] == 0 and far["hq_frac"] == 0.0 and math.isnan(far["reverse_kl"])

@@ -5,26 +5,22 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import TINY
-from test_stylegan2 import TINY_SG
-from test_superres import TINY_SR
 from test_translation import CYCLE
 from test_translation import TINY as TINY_TR
-from test_vae_ddpm import TINY_DDPM, TINY_VAE
 
 import ganforge
 from ganforge.cli import main
 from ganforge.inference.drawing import latents
 
-RUNS = {"dcgan": dict(TINY, steps=1), "cgan": dict(TINY, recipe="cgan", steps=1), "stylegan2": dict(TINY_SG, steps=1),
-        "vae": dict(TINY_VAE, steps=1), "pix2pix": dict(TINY_TR, recipe="pix2pix", data="edges2photos", steps=1),
-        "cyclegan": dict(CYCLE, steps=1), "esrgan": dict(TINY_SR, steps=2, **{"sr.pretrain": 1})}
+RUNS = {"pix2pix": dict(TINY_TR, recipe="pix2pix", data="edges2photos", steps=1), "cyclegan": dict(CYCLE, steps=1)}
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_run, cgan_run, sg_run, vae_run, sr_run):
+    """One run of each kind of generator: the session's shared runs (read-only), and two translators."""
     root = tmp_path_factory.mktemp("export")
-    return {k: ganforge.train(dict(cfg, out=str(root / k)), progress=False) for k, cfg in RUNS.items()}
+    trained = {k: ganforge.train(dict(cfg, out=str(root / k)), progress=False) for k, cfg in RUNS.items()}
+    return trained | {"dcgan": tiny_run, "cgan": cgan_run, "stylegan2": sg_run, "vae": vae_run, "esrgan": sr_run}
 
 
 def onnx_run(path, feeds):
@@ -61,8 +57,8 @@ def test_exported_translators_and_upscalers(runs, tmp_path):
     assert np.abs(got - u.upscale(lr, blend=0.5).numpy()).max() <= 1e-4
 
 
-def test_refusals_are_one_line(tmp_path, capsys):
-    run = ganforge.train(dict(TINY_DDPM, steps=1, out=str(tmp_path / "ddpm")), progress=False)
+def test_refusals_are_one_line(ddpm_run, capsys):
+    run = ddpm_run
     capsys.readouterr()
     assert main(["export", str(run)]) == 2
     assert "cannot export: a ddpm run samples with ddim-3" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import zlib
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ganforge.cli import main
@@ -189,7 +190,12 @@ def test_unusual_images_are_read_the_documented_way_and_train(tmp_path, capsys):
     assert by_name["sixteen.png"].mean() == pytest.approx(0.5, abs=0.01)
     assert by_name["rgba.png"][0].mean() == pytest.approx(1) and by_name["rgba.png"][1].max() == 0
     assert by_name["cmyk.jpg"].mean() > 0.95  # CMYK (0, 0, 0, 0) is white
-    assert by_name["rotated.jpg"].shape == (3, 8, 8)
+    # stored 10 wide x 20 tall, white on top; shown rotated 90 degrees clockwise: 20 x 10, white on the right.
+    # The centre square is then half black (left) | half white (right); unrotated it would be white above black.
+    rotated = by_name["rotated.jpg"][0]
+    assert rotated.shape == (8, 8) and torch.equal(by_name["rotated.jpg"][1], rotated)
+    assert rotated[:, :3].max() < 0.1 and rotated[:, 5:].min() > 0.9, rotated
+    assert (rotated[:4].mean(0) - rotated[4:].mean(0)).abs().max() < 0.05, "top and bottom alike"
     code = main(["train", "--data", f"folder:{tmp_path / 'dossier à images'}", "--resolution", "8", "--steps", "2",
                  "--batch-size", "4", "--set", "net.width=8", "--out", str(tmp_path / "run ü")])
     assert code == 0 and (tmp_path / "run ü" / "samples" / "final.png").is_file()

@@ -223,7 +223,20 @@ def test_lazy_regularization_runs_every_k_steps(tmp_path):
 
 def test_n_critic_repeats_the_d_phase(tmp_path):
     trainer = Trainer(resolve(dict(POINTS, **{"reg.n_critic": 3})), run_dir=tmp_path, progress=False)
-    assert trainer.phases[0].name == "D" and trainer.phases[0].repeats == 3
+    steps = {"D": [], "G": []}  # (training step, how many D updates had happened) at each optimizer step
+    for name, opt in trainer.optimizers.items():
+        opt.step = lambda *a, _step=opt.step, _name=name, **k: steps[_name].append(
+            (trainer.state.step, len(steps["D"]))) or _step(*a, **k)
+    batches, real = [], trainer._real
+    trainer._real = lambda: batches.append(real()) or batches[-1]
+    D = trainer.recipe.nets["D"]
+    before = [p.detach().clone() for p in D.parameters()]
+    for _ in range(2):
+        trainer.train_step()
+    # per training step: three D updates, then the one G update
+    assert steps == {"D": [(0, 0), (0, 1), (0, 2), (1, 3), (1, 4), (1, 5)], "G": [(0, 3), (1, 6)]}
+    assert len(batches) == 6 and not torch.equal(batches[0][0], batches[1][0]), "each D update sees a fresh batch"
+    assert all(not torch.equal(a, b) for a, b in zip(before, D.parameters()))
 
 
 def test_unrolled_d_is_adam_on_a_copy_and_leaves_d_alone(tmp_path):

@@ -86,11 +86,9 @@ def test_cli_images_carry_provenance_and_verify_reads_them(tmp_path, capsys):
     assert all("made by ganforge (" in ln and "metadata found" in ln and "recipe cgan" in ln for ln in lines)
 
 
-def test_no_watermark_flag(tmp_path, monkeypatch):
-    import ganforge
-
+def test_no_watermark_flag(tmp_path, monkeypatch, cgan_run):
     monkeypatch.setenv("GANFORGE_WATERMARK", "1")
-    run = ganforge.train(dict(TINY, recipe="cgan", steps=1, out=str(tmp_path / "run")), progress=False)
+    run = cgan_run
     assert main(["sample", str(run), "--n", "64", "--out", str(tmp_path / "on.png")]) == 0  # 530 px: marked
     assert main(["--no-watermark", "sample", str(run), "--n", "64", "--out", str(tmp_path / "off.png")]) == 0
     assert pv.verify(tmp_path / "on.png")["watermark"] is True

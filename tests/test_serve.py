@@ -4,10 +4,8 @@ import io
 
 import pytest
 import torch
-from conftest import TINY
 from PIL import Image
 from starlette.testclient import TestClient
-from test_superres import TINY_SR
 
 import ganforge
 from ganforge.cli import main
@@ -15,10 +13,8 @@ from ganforge.server import MicroBatcher, create_app
 
 
 @pytest.fixture(scope="module")
-def cgan(tmp_path_factory):
-    return ganforge.train(dict(TINY, recipe="cgan", out=str(tmp_path_factory.mktemp("serve") / "cgan"),
-                               **{"eval.final_n": 200}),
-                          progress=False)
+def cgan(cgan_run):
+    return cgan_run  # shared read-only (conftest)
 
 
 def png_of(img: Image.Image) -> bytes:
@@ -83,11 +79,10 @@ def test_concurrent_requests_are_batched_and_match_single_draws(cgan):
         assert torch.allclose(x, g.draw(3, seed)[0], atol=1e-6)
 
 
-def test_upscale_endpoint_and_pixel_limit(tmp_path, monkeypatch):
+def test_upscale_endpoint_and_pixel_limit(sr_run, monkeypatch):
     import ganforge.server as server
 
-    run = ganforge.train(dict(TINY_SR, out=str(tmp_path / "sr")), progress=False)
-    with TestClient(create_app(ganforge.load(run))) as c:
+    with TestClient(create_app(ganforge.load(sr_run))) as c:
         r = c.post("/upscale?blend=0.5", content=png_of(Image.new("RGB", (10, 6), (200, 30, 30))))
         assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (40, 24)
         assert c.post("/upscale?blend=2", content=b"").status_code == 400
@@ -97,7 +92,10 @@ def test_upscale_endpoint_and_pixel_limit(tmp_path, monkeypatch):
         assert r.status_code == 413 and "at most 50 pixels" in r.json()["error"]
 
 
-def test_report_pages_are_self_contained(cgan, capsys):
+def test_report_pages_are_self_contained(cgan, tmp_path, capsys):
+    import shutil
+
+    cgan = shutil.copytree(cgan, tmp_path / "cgan")  # the report is written again below
     html = (cgan / "report.html").read_text()
     assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
     for part in ("Samples over training", "Health", "Measured at the end of training", "Model card", "Config"):

@@ -27,11 +27,6 @@ TINY_SG = {"recipe": "stylegan2", "resolution": 8, "batch_size": 8, "net.width":
            "steps": 4, "log_every": 2, "sample_every": 2, "checkpoint_every": 2, "eval.final_n": 0}
 
 
-@pytest.fixture(scope="module")
-def sg_run(tmp_path_factory):
-    return ganforge.train(dict(TINY_SG, out=str(tmp_path_factory.mktemp("sg") / "run")), progress=False)
-
-
 def test_resampling_filters_keep_constants_and_shapes():
     f = _binomial()
     assert f.shape == (4, 4) and math.isclose(float(f.sum()), 1.0, rel_tol=1e-6)
@@ -112,35 +107,68 @@ def test_resume_is_exact_with_ada_path_length_and_w_avg(tmp_path):
     assert [r["Loss/G"] for r in log_a] == [r["Loss/G"] for r in log_b]
 
 
-def test_mix_and_interpolate_write_files_for_stylegan2(sg_run, tmp_path, capsys):
-    assert main(["mix", str(sg_run), "--row-seeds", "1,2,3", "--col-seeds", "4-5", "--out",
-                 str(tmp_path / "mix.npy"), "--layers", "0-1"]) == 0
+def test_mix_grid_is_sources_in_the_margins_and_mixtures_inside(sg_run, tmp_path, capsys):
     import numpy as np
 
-    grid = np.load(tmp_path / "mix.npy")
-    assert grid.shape == (4 * 3, 1, 8, 8)
+    assert main(["mix", str(sg_run), "--row-seeds", "1,2,3", "--col-seeds", "4-5", "--out",
+                 str(tmp_path / "mix.npy"), "--layers", "0-1"]) == 0
     g = ganforge.load(sg_run)
-    rows = g.mix([1, 2, 3], [4, 5], layers="0-1")
-    one = g.sample(1, seed=2)
-    assert torch.allclose(rows[2 * 3], one[0], atol=1e-5), "the row image of seed 2 is `sample --seed 2`"
+    cells = torch.from_numpy(np.load(tmp_path / "mix.npy"))
+    assert torch.allclose(cells, g.mix([1, 2, 3], [4, 5], layers="0-1"), atol=1e-6), "the file is the API's grid"
+    grid = cells.view(4, 3, 1, 8, 8)  # (1 + 3 row seeds) x (1 + 2 column seeds)
+    assert torch.equal(grid[0, 0], torch.ones(1, 8, 8)), "blank corner"
+    source = {s: g.sample(1, seed=s)[0] for s in (1, 2, 3, 4, 5)}  # what `sample --seed S` draws
+    for c, s in enumerate((4, 5), 1):
+        assert torch.allclose(grid[0, c], source[s], atol=1e-5), f"top row: column seed {s}"
+    for r, s in enumerate((1, 2, 3), 1):
+        assert torch.allclose(grid[r, 0], source[s], atol=1e-5), f"left column: row seed {s}"
+        for c in (1, 2):  # coarse styles of the column, the rest of the row: unlike either
+            assert (grid[r, c] - grid[r, 0]).abs().max() > 1e-3 and (grid[r, c] - grid[0, c]).abs().max() > 1e-3
+    every = g.mix([1], [4], layers=f"0-{g.net.num_ws - 1}").view(2, 2, 1, 8, 8)
+    assert torch.allclose(every[1, 1], every[0, 1], atol=1e-5), "every style from the column: the column's image"
+    assert torch.equal(g.mix([1, 2, 3], [4, 5], layers="0-1"), cells), "deterministic"
+    from PIL import Image
+
+    assert main(["mix", str(sg_run), "--row-seeds", "1,2,3", "--col-seeds", "4-5", "--out", str(tmp_path / "mix.png"),
+                 "--layers", "0-1"]) == 0
+    assert Image.open(tmp_path / "mix.png").size == (3 * 66 + 2, 4 * 66 + 2), "3 columns and 4 rows of 64 px cells"
+
+
+def test_interpolate_walks_from_seed_to_seed_in_every_format(sg_run, tmp_path, capsys):
+    import imageio.v2 as imageio
+    import numpy as np
+    from PIL import Image
+
     for name in ("walk.gif", "walk.npy", "walk.png", "walk.mp4"):
         assert main(["interpolate", str(sg_run), "--seeds", "1,2,3", "--frames", "4", "--out",
                      str(tmp_path / name)]) == 0
-        assert (tmp_path / name).stat().st_size > 0
-    walk = np.load(tmp_path / "walk.npy")
-    assert walk.shape == (2 * 4 + 1, 1, 8, 8)
+    g = ganforge.load(sg_run)
+    walk = torch.from_numpy(np.load(tmp_path / "walk.npy"))
+    assert walk.shape == (2 * 4 + 1, 1, 8, 8)  # 4 frames per segment and the last seed
+    assert torch.allclose(walk, g.interpolate([1, 2, 3], frames=4), atol=1e-6)
+    assert torch.allclose(walk[0], g.sample(1, seed=1)[0], atol=1e-5), "it starts at `sample --seed 1`"
+    assert all((walk[i] - walk[i + 1]).abs().max() > 1e-4 for i in range(8)), "every frame moves on"
+    # a conditional walk keeps one class: with --label 5, frames 0, 4, 8 are `sample --seed S --label 5`
+    labelled = g.interpolate([1, 2, 3], frames=4, label=5)
+    for i, s in ((0, 1), (4, 2), (8, 3)):
+        assert torch.allclose(labelled[i], g.sample(1, seed=s, labels=5)[0], atol=1e-5), f"frame {i} is seed {s}"
+    gif = Image.open(tmp_path / "walk.gif")
+    assert gif.n_frames == 9 and gif.size == (128, 128)
+    assert Image.open(tmp_path / "walk.png").size == (4 * 66 + 2, 3 * 66 + 2)  # 9 frames, 4 a row, 64 px cells
+    with imageio.get_reader(tmp_path / "walk.mp4") as video:
+        assert video.count_frames() == 9
     g_w = g.w(torch.randn(2, 8), torch.tensor([1, 2]))
     assert g_w.shape == (2, 8)
 
 
-def test_mix_on_a_recipe_without_styles_is_one_line(tiny, capsys):
-    run = ganforge.train(dict(tiny, steps=2), progress=False)
+def test_mix_on_a_recipe_without_styles_is_one_line(tiny_run, tmp_path, capsys):
+    run = tiny_run
     capsys.readouterr()
     assert main(["mix", str(run), "--row-seeds", "1", "--col-seeds", "2", "--out", "x.png"]) == 2
     err = capsys.readouterr().err
     assert "has no styles" in err and len(err.strip().splitlines()) == 1
     assert main(["interpolate", str(run), "--seeds", "1,2", "--frames", "3", "--out",
-                 str(tiny["out"]) + "/walk.npy"]) == 0  # a walk in z works for every recipe
+                 str(tmp_path / "walk.npy")]) == 0  # a walk in z works for every recipe
     assert main(["interpolate", str(run), "--seeds", "1", "--out", "w.gif"]) == 2
     assert main(["mix", str(run), "--row-seeds", "a", "--col-seeds", "2", "--out", "x.png"]) == 2
 
@@ -183,10 +211,37 @@ def test_memorization_tells_copies_from_new_samples():
     assert torch.allclose(pairs[:3], pairs[3:], atol=1e-3)  # each sample above the training image it copies
 
 
-def test_memorization_from_eval_on_a_run(sg_run, capsys):
-    r = ganforge.evaluate(sg_run, metrics="memorization", n=50)
-    assert r["mem_ratio"] > 0 and (sg_run / "memorization.png").is_file()
+def test_memorization_from_eval_on_a_run(sg_run, tmp_path, monkeypatch):
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    import ganforge.api
+    from ganforge.data import DataRequest, load_dataset
+
+    run = shutil.copytree(sg_run, tmp_path / "run")  # the measurement writes its picture into the run
+    r = ganforge.evaluate(run, metrics="memorization", n=50)
     assert "1437 training images; 360 held-out" in r["protocol"]["memorization"]
+    assert r["mem_copies"] == 0 and r["mem_ratio"] > 0.5, r  # a 4-step generator copies nothing
+    # the same run made to draw its own training images instead: scored as copying
+    train = load_dataset("digits", DataRequest(resolution=8, split="train")).x
+    load = ganforge.api.load
+
+    def copying(*a, **k):
+        g = load(*a, **k)
+        g.draw = lambda n, seed, *_, **__: (train[torch.randperm(len(train), generator=torch.Generator().manual_seed(
+            seed))[:n]], torch.zeros(n, dtype=torch.long))
+        return g
+
+    monkeypatch.setattr(ganforge.api, "load", copying)
+    c = ganforge.evaluate(run, metrics="memorization", n=50)
+    assert c["mem_copies"] == 1.0 and c["mem_ratio"] == 0.0 and c["mem_fake_nn"] == 0.0, c
+    assert c["mem_real_nn"] == r["mem_real_nn"] > 0, "the held-out yardstick is the run's, not the samples'"
+    # its picture: 16 copies above the training images they copy, two identical rows
+    pic = np.asarray(Image.open(run / "memorization.png").convert("L"), dtype=np.float32)
+    assert pic.shape == (2 * 66 + 2, 16 * 66 + 2)
+    assert np.array_equal(pic[2:66], pic[68:132])
 
 
 def test_stylegan2_trains_under_bf16_autocast_with_ada(tmp_path):

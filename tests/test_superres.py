@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 import ganforge
@@ -15,11 +16,6 @@ from ganforge.runs import checkpoint as ck
 TINY_SR = {"recipe": "esrgan", "resolution": 16, "batch_size": 4, "net.width": 8, "sr.blocks": 1, "sr.growth": 4,
            "steps": 4, "sr.pretrain": 2, "log_every": 1, "sample_every": 2, "checkpoint_every": 2, "eval.final_n": 0,
            "optim.lr_decay": "none"}  # resume tests change --steps, which would move a cosine schedule
-
-
-@pytest.fixture(scope="module")
-def sr_run(tmp_path_factory):
-    return ganforge.train(dict(TINY_SR, out=str(tmp_path_factory.mktemp("sr") / "run")), progress=False)
 
 
 def test_degradation_is_antialiased_bicubic_8bit_with_optional_blur_and_noise():
@@ -57,14 +53,54 @@ def test_y_channel_metrics_match_references():
     assert image_scores(blurry, truth, 4)["hf_ratio"] < 0.5
 
 
+def _window_keys(x: torch.Tensor, side: int) -> torch.Tensor:
+    """A float64 key of every side x side window of 8-bit images [N, 3, H, W] in [0, 1] -> [N, H-side+1, W-side+1]:
+    a fixed random separable weighting of the window's integer pixel values (equal windows, equal keys)."""
+    g = torch.Generator().manual_seed(0)
+    a, b, c = (torch.randn(n, generator=g, dtype=torch.float64) for n in (3, side, side))
+    v = torch.einsum("nchw,c->nhw", (x.double() * 255).round(), a)[:, None]
+    return F.conv2d(F.conv2d(v, b.view(1, 1, side, 1)), c.view(1, 1, 1, side))[:, 0]
+
+
+def _found_in(patches: torch.Tensor, images: list[torch.Tensor]) -> torch.Tensor:
+    """[N] bool: whether each patch [3, s, s] is pixel for pixel a window of one of ``images``."""
+    side = patches.shape[-1]
+    keys, where = [], []
+    for i, img in enumerate(images):
+        k = _window_keys(img[None], side)[0]
+        keys.append(k.flatten())
+        ys, xs = torch.meshgrid(torch.arange(k.shape[0]), torch.arange(k.shape[1]), indexing="ij")
+        where.append(torch.stack([torch.full_like(ys, i), ys, xs], -1).view(-1, 3))
+    keys, where = torch.cat(keys), torch.cat(where)
+    keys, order = keys.sort()
+    where = where[order]
+    want = _window_keys(patches, side).flatten()
+    found = torch.zeros(len(patches), dtype=torch.bool)
+    pos = torch.searchsorted(keys, want)
+    for n, p in enumerate(pos.tolist()):
+        for j in (p - 1, p):  # the nearest keys either side; a near key is checked pixel for pixel
+            if 0 <= j < len(keys) and abs(keys[j] - want[n]) <= 1e-6 * (1 + abs(want[n])):
+                i, y, x = where[j].tolist()
+                if torch.equal(images[i][:, y : y + side, x : x + side], patches[n]):
+                    found[n] = True
+    return found
+
+
 def test_bundled_sr_data_holds_out_whole_photos():
     from ganforge.data import DataRequest, load_dataset
-    from ganforge.data.superres import held_out_images
+    from ganforge.data.superres import SR_SCALES, _photo_native, held_out_images
 
     train = load_dataset("sr:photos", DataRequest(resolution=32, split="train"))
-    assert train.x.shape[1:] == (3, 32, 32) and "chelsea.png" not in train.info["sources"]
+    test = load_dataset("sr:photos", DataRequest(resolution=32, split="test"))
+    assert train.x.shape[1:] == (3, 32, 32)
     names = [n for n, _ in held_out_images("photos")]
     assert names == ["chelsea.png", "rocket.jpg"]
+    # the held-out photos at every zoom the training crops are cut at: no training patch is a window of one
+    held = [_photo_native(n, s and max(s, 32)) for n in names for s in SR_SCALES]
+    assert not _found_in(test.x, held).logical_not().any(), "the search finds every held-out crop"
+    leaked = _found_in(train.x, held)
+    assert not leaked.any(), f"{int(leaked.sum())} training patches are cut from a held-out photo"
+    assert not set(names) & set(train.info["sources"])
     with pytest.raises(ConfigError, match="not super-resolution data"):
         ganforge.train(dict(TINY_SR, data="digits", out="/nonexistent/never"), progress=False)
 

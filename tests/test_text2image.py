@@ -1,5 +1,6 @@
 """Text-to-image: the shapes data and its parser, the vocabulary, the encoders' loss, training, sampling by prompt."""
 import json
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -93,7 +94,25 @@ def test_contrastive_loss_matches_the_clip_formula():
     assert contrastive_loss(a, a, torch.tensor(4.0))[1] == 1.0, "identical pairs retrieve each other"
 
 
-def test_the_discriminator_sees_real_images_with_wrong_captions(t2i_run):
+def _d_step(tmp_path, mismatch: float) -> tuple[torch.Tensor, list, dict, Callable]:
+    """One D phase of a fresh text2image trainer (same seed whatever ``mismatch``): its adversarial loss
+    (``Loss/D``, before R1), D's calls ``(images, caption embeddings, logits)``, D's gradient, the D loss."""
+    from ganforge.recipes import resolve
+    from ganforge.recipes import StepContext
+    from ganforge.train.trainer import Trainer
+
+    cfg = resolve(dict(TINY_T2I, data="shapes:64", **{"text.pretrain": 0, "text.mismatch": mismatch}))
+    trainer = Trainer(cfg, run_dir=tmp_path / f"m{mismatch}", progress=False)
+    D = trainer.recipe.nets["D"]
+    calls, forward = [], D.forward
+    D.forward = lambda x, e: calls.append((x.detach(), e.detach(), forward(x, e))) or calls[-1][2]
+    phase = next(p for p in trainer.phases if p.name == "D")
+    loss, stats = phase.run(StepContext(0, trainer.batch, trainer._real, trainer.noise_gen))
+    loss.backward()
+    return stats["Loss/D"], calls, {k: p.grad.clone() for k, p in D.named_parameters()}, trainer.recipe.loss.d
+
+
+def test_the_discriminator_sees_real_images_with_wrong_captions(t2i_run, tmp_path):
     rows = [json.loads(line) for line in (t2i_run / "metrics.jsonl").read_text().splitlines()]
     align = [r for r in rows if "Loss/align" in r]
     gan = [r for r in rows if "Loss/D" in r]
@@ -103,6 +122,22 @@ def test_the_discriminator_sees_real_images_with_wrong_captions(t2i_run):
     for k in ("seen/scene_all", "held_out/scene_all", "seen/r_precision", "seen/r_precision_real",
               "held_out/fd_encoder"):
         assert k in final and final[k] == final[k], k
+    # the D phase itself: one of its judgements is of the real images, each with another image's caption
+    m = 0.5
+    loss, calls, grad, d_loss = _d_step(tmp_path, m)
+    (real, e, real_logits), (_, e_fake, fake_logits) = calls[0], calls[1]
+    wrong = [c for c in calls[2:] if torch.equal(c[0], real) and not torch.equal(c[1], e)]
+    assert len(wrong) == 1 and torch.equal(e_fake, e)
+    _, e_wrong, wrong_logits = wrong[0]
+    own = [int((e_wrong[i] == e).all(1).nonzero()[0]) for i in range(len(e))]  # whose caption image i is shown with
+    assert sorted(own) == list(range(len(e))) and all(j != i for i, j in enumerate(own))
+    assert torch.allclose(loss, (1 - m) * d_loss(real_logits, fake_logits) + m * d_loss(real_logits, wrong_logits),
+                          atol=1e-6), "a text.mismatch share of D's fake term is the mismatched pairs'"
+    # and it moves D: without it (mismatch 0, same seed, same batch) the loss and the gradient differ
+    loss0, calls0, grad0, _ = _d_step(tmp_path, 0.0)
+    assert torch.equal(calls0[0][0], real) and torch.allclose(loss0, d_loss(real_logits, fake_logits), atol=1e-6)
+    assert abs(float(loss - loss0)) > 1e-3
+    assert any(not torch.allclose(grad[k], grad0[k], atol=1e-6) for k in grad)
 
 
 def test_text2image_resumes_exactly(tmp_path):
@@ -165,7 +200,7 @@ def test_serve_generates_from_a_prompt(t2i_run):
         ref = ganforge.load(t2i_run).sample(2, seed=1, labels="a big green triangle")
         assert torch.allclose(torch.tensor(r.json()["images"]), ref, atol=1e-3)
         bad = c.post("/generate", json={"prompt": "a gren triangle"})
-        assert bad.status_code == 400 and "closest words: green" in bad.json()["error"]
+        assert bad.status_code == 400 and "did you mean 'green'" in bad.json()["error"]
 
 
 def test_a_run_can_start_from_another_runs_encoders(t2i_run, tmp_path):

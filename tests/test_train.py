@@ -47,8 +47,8 @@ def test_vanilla_on_points_and_flattened_images(tmp_path, data, shape):
             assert 0 <= x.min() and x.max() <= 1
 
 
-def test_sample_is_seeded_and_in_data_space(tiny):
-    g = ganforge.load(ganforge.train(tiny, progress=False))
+def test_sample_is_seeded_and_in_data_space(tiny_run):
+    g = ganforge.load(tiny_run)
     a, b, c = g.sample(6, seed=1), g.sample(6, seed=1), g.sample(6, seed=2)
     assert a.shape == (6, 1, 8, 8) and torch.equal(a, b) and not torch.equal(a, c)
     assert a.min() >= 0 and a.max() <= 1

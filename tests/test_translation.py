@@ -327,14 +327,13 @@ def test_translate_refuses_bad_options(tmp_path, capsys, pix2pix_run, args, mess
     assert code == 2 and message in err and "Traceback" not in err
 
 
-def test_translate_and_sample_refuse_the_wrong_kind_of_run(tmp_path, capsys, pix2pix_run, tiny):
+def test_translate_and_sample_refuse_the_wrong_kind_of_run(tmp_path, capsys, pix2pix_run, tiny_run):
     save(tmp_path / "a.png", np.zeros((16, 16), np.uint8))
     assert main(["translate", str(pix2pix_run), "--input", str(tmp_path / "a.png"),
                  "--out", str(tmp_path / "a.png")]) == 2
     assert "would overwrite the input" in capsys.readouterr().err
     assert main(["sample", str(pix2pix_run), "--out", str(tmp_path / "s.png")]) == 2
     assert "use ganforge translate" in capsys.readouterr().err
-    gan = ganforge.train(tiny, progress=False)
-    assert main(["translate", str(gan), "--input", str(tmp_path / "a.png"), "--out", str(tmp_path / "c.png")]) == 2
+    assert main(["translate", str(tiny_run), "--input", str(tmp_path / "a.png"), "--out", str(tmp_path / "c.png")]) == 2
     assert "not a translation run" in capsys.readouterr().err
 

@@ -18,13 +18,9 @@ TINY_DDPM = {"recipe": "ddpm", "resolution": 8, "batch_size": 8, "diffusion.chan
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Tiny trained runs: a DCGAN, a VAE and a DDPM on 8 px digits."""
-    root = tmp_path_factory.mktemp("runs")
-    from conftest import TINY
-
-    return {name: ganforge.train(dict(cfg, out=str(root / name), **{"eval.final_n": 0}), progress=False)
-            for name, cfg in {"dcgan": TINY, "vae": TINY_VAE, "ddpm": TINY_DDPM}.items()}
+def runs(tiny_run, vae_run, ddpm_run):
+    """Tiny trained runs: a DCGAN, a VAE and a DDPM on 8 px digits (the session's, read-only)."""
+    return {"dcgan": tiny_run, "vae": vae_run, "ddpm": ddpm_run}
 
 
 def _same_training(cfg, tmp_path):
