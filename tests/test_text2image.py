@@ -97,8 +97,7 @@ def test_contrastive_loss_matches_the_clip_formula():
 def _d_step(tmp_path, mismatch: float) -> tuple[torch.Tensor, list, dict, Callable]:
     """One D phase of a fresh text2image trainer (same seed whatever ``mismatch``): its adversarial loss
     (``Loss/D``, before R1), D's calls ``(images, caption embeddings, logits)``, D's gradient, the D loss."""
-    from ganforge.recipes import resolve
-    from ganforge.recipes import StepContext
+    from ganforge.recipes import StepContext, resolve
     from ganforge.train.trainer import Trainer
 
     cfg = resolve(dict(TINY_T2I, data="shapes:64", **{"text.pretrain": 0, "text.mismatch": mismatch}))
