@@ -209,20 +209,24 @@ def cmd_options(args) -> None:
 
 
 def cmd_threads(args) -> None:
-    """Each setting alone (quiet) and beside a second identical run (loaded: two jobs on 2 cores)."""
-    settings = [("threads=0 (torch default: 2)", [], {}), ("threads=1", ["--set", "threads=1"], {}),
-                ("threads=2, OMP_WAIT_POLICY=PASSIVE", ["--set", "threads=2"], {"OMP_WAIT_POLICY": "PASSIVE"}),
-                ("threads=1, OMP_WAIT_POLICY=PASSIVE", ["--set", "threads=1"], {"OMP_WAIT_POLICY": "PASSIVE"})]
+    """Each thread setting alone (quiet) and beside a second identical run (loaded: two jobs on 2 cores).
+    ``threads=0`` is the default policy (the cores idle at the start); ``--set`` picks the run (default: the
+    digits default run; e.g. --set recipe=stylegan2 --set resolution=32)."""
+    base = [x for s in args.set for x in ("--set", s)]
+    settings = [("threads=0 (default: the idle cores)", ["--set", "threads=0"], {}),
+                ("threads=1", ["--set", "threads=1"], {}),
+                ("threads=2 (torch's default on 2 cores)", ["--set", "threads=2"], {})]
+    print(f"run: ganforge train {' '.join(base)} --steps {args.steps}")
     print("| setting | quiet img/s | loaded img/s (each of 2 jobs) |")
     print("| --- | --- | --- |")
     for name, extra, env in settings:
-        quiet = time_cli(extra, env, args.steps)
+        quiet = time_cli([*base, *extra], env, args.steps)
         with tempfile.TemporaryDirectory() as d:
             other = subprocess.Popen(["ganforge", "train", "--out", f"{d}/other", "--steps", str(args.steps * 10),
-                                      "--set", "eval.final_n=0", *extra], env={**os.environ, **env},
+                                      "--set", "eval.final_n=0", *base, *extra], env={**os.environ, **env},
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(5)  # the other job is past its start-up
-            loaded = time_cli(extra, env, args.steps)
+            time.sleep(20)  # the other job is past its start-up and counted in the load average
+            loaded = time_cli([*base, *extra], env, args.steps)
             other.kill()
             other.wait()
         print(f"| {name} | {quiet:.0f} | {loaded:.0f} |", flush=True)

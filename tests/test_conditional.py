@@ -61,9 +61,9 @@ def test_conditional_grid_has_one_row_per_class(runs, tmp_path):
     assert _cells(Image.open(runs["cgan"] / "samples" / "final.png"), 8).shape[:2] == (10, per)
     # which labels each row was drawn with: a fresh trainer's grid, watched while it is drawn and saved
     trainer = Trainer(resolve(dict(TINY, recipe="cgan")), run_dir=tmp_path / "run", progress=False)
-    drawn, generate, grid = [], trainer.recipe.generate, trainer.sample_grid
+    drawn, generate, preview = [], trainer.recipe.generate, trainer.recipe.preview
     trainer.recipe.generate = lambda G, z, labels=None, **k: drawn.append(labels.clone()) or generate(G, z, labels, **k)
-    trainer.sample_grid = lambda *a: drawn.append(grid(*a)) or drawn[-1]
+    trainer.recipe.preview = lambda *a, **k: drawn.append(preview(*a, **k)) or drawn[-1]
     trainer.write_samples(final=True)
     labels, samples = drawn
     cells = _cells(Image.open(tmp_path / "run" / "samples" / "final.png"), 8)

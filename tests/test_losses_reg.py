@@ -227,8 +227,8 @@ def test_n_critic_repeats_the_d_phase(tmp_path):
     for name, opt in trainer.optimizers.items():
         opt.step = lambda *a, _step=opt.step, _name=name, **k: steps[_name].append(
             (trainer.state.step, len(steps["D"]))) or _step(*a, **k)
-    batches, real = [], trainer._real
-    trainer._real = lambda: batches.append(real()) or batches[-1]
+    batches, real = [], trainer.batches.real
+    trainer.batches.real = lambda: batches.append(real()) or batches[-1]
     D = trainer.recipe.nets["D"]
     before = [p.detach().clone() for p in D.parameters()]
     for _ in range(2):

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 import ganforge
-from ganforge.config import SECTIONS, config_section
+from ganforge.config import CHECKS, SECTIONS, config_section
 from ganforge.errors import ConfigError
 from ganforge.recipes import RECIPES, Phase, Recipe, resolve
 from ganforge.recipes.base import truncated_normal
@@ -65,8 +65,10 @@ def tiny_method():
             return G(z)
 
     yield TinyHinge
-    RECIPES._entries.pop(NAME)
+    RECIPES._entries.pop(NAME)  # leave the registries as the package made them, for the tests after these
     SECTIONS.pop("tinyhinge")
+    for key in [k for k in CHECKS if k.startswith("tinyhinge.")]:
+        CHECKS.pop(key)
 
 
 def test_a_method_in_its_own_files_trains_loads_and_samples(tiny_method, tmp_path):

@@ -217,7 +217,7 @@ def test_memorization_from_eval_on_a_run(sg_run, tmp_path, monkeypatch):
     import numpy as np
     from PIL import Image
 
-    import ganforge.api
+    import ganforge.inference.drawing
     from ganforge.data import DataRequest, load_dataset
 
     run = shutil.copytree(sg_run, tmp_path / "run")  # the measurement writes its picture into the run
@@ -226,15 +226,12 @@ def test_memorization_from_eval_on_a_run(sg_run, tmp_path, monkeypatch):
     assert r["mem_copies"] == 0 and r["mem_ratio"] > 0.5, r  # a 4-step generator copies nothing
     # the same run made to draw its own training images instead: scored as copying
     train = load_dataset("digits", DataRequest(resolution=8, split="train")).x
-    load = ganforge.api.load
 
-    def copying(*a, **k):
-        g = load(*a, **k)
-        g.draw = lambda n, seed, *_, **__: (train[torch.randperm(len(train), generator=torch.Generator().manual_seed(
-            seed))[:n]], torch.zeros(n, dtype=torch.long))
-        return g
+    def copying(recipe, G, spec, n, seed, *_, **__):  # what every measure draws through
+        pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
+        return train[pick], torch.zeros(n, dtype=torch.long)
 
-    monkeypatch.setattr(ganforge.api, "load", copying)
+    monkeypatch.setattr(ganforge.inference.drawing, "draw", copying)
     c = ganforge.evaluate(run, metrics="memorization", n=50)
     assert c["mem_copies"] == 1.0 and c["mem_ratio"] == 0.0 and c["mem_fake_nn"] == 0.0, c
     assert c["mem_real_nn"] == r["mem_real_nn"] > 0, "the held-out yardstick is the run's, not the samples'"

@@ -114,7 +114,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = False  # mixed precision: bf16 autocast (fp16 with a grad scaler on GPUs without bf16); CPU: bf16
-    threads: int = 0  # CPU threads for torch (0: torch's default); 1 is fastest for tiny nets on a busy CPU
+    threads: int = 0  # CPU threads for torch; 0: the cores idle at the start (all of them on a quiet machine)
     compile: bool = False  # torch.compile the trained networks (opt-in; gains and losses in benchmarks/RESULTS.md)
     channels_last: bool = True  # NHWC memory format for conv nets and image batches (1.2-1.7x on CPU, measured)
     loss: str = "nonsaturating"
@@ -192,7 +192,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "seed": (lambda v: v >= 0, "an integer >= 0"),
     "data_fraction": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
     "device": (lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"),
-    "threads": (lambda v: v >= 0, "an integer >= 0 (0: torch's default)"),
+    "threads": (lambda v: v >= 0, "an integer >= 0 (0: the idle cores)"),
     "net.z_dim": (lambda v: v >= 1, "an integer >= 1"),
     "net.z_discrete": (lambda v: v >= 0, "an integer >= 0 (0: no discrete code)"),
     "net.width": (lambda v: v >= 1, "an integer >= 1"),

@@ -77,8 +77,9 @@ class Trainer:
         self.batch = cfg.batch_size // self.dist.world_size  # per process
         self.show_progress = progress and self.dist.is_main
 
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)  # process-wide; tiny nets lose more to thread sync than they gain
+        threads = cpu_threads(cfg.threads) if self.device.type == "cpu" else cfg.threads
+        if threads:
+            torch.set_num_threads(threads)  # process-wide
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.run_data = RunData.of(cfg)  # the held-out split and the reference are read when a measure needs them
         self.data: Dataset = self.run_data.train
@@ -501,6 +502,24 @@ class Clock:
     last: float  # perf_counter at the last log
     step: int  # step at the last log
     cpu_start: float = 0.0  # process_time at the (virtual) start of the run
+
+
+def cpu_threads(wanted: int) -> int:
+    """``threads``: as given (0 with OMP_NUM_THREADS set: torch's default, which follows it), or for 0 the cores
+    idle at the start: the cores this process may use less the 1-minute load average (at least 1). Two torch
+    jobs of 2 threads each on 2 cores run several times slower than one thread each (their threads spin
+    waiting for each other; benchmarks/RESULTS.md, threads), so a run beside another job takes what is free;
+    alone it takes every core. 0 is returned where torch's default should stand."""
+    import os
+
+    if wanted or os.environ.get("OMP_NUM_THREADS"):  # chosen, here or for every OpenMP program (torch's default)
+        return wanted
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - Windows
+        busy = 0.0
+    return max(1, min(cores, round(cores - busy)))
 
 
 def peak_memory_mb(device: torch.device) -> float:
