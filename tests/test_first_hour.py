@@ -64,7 +64,7 @@ def test_a_terminal_of_80_columns_gets_a_bar_that_fits(tmp_path):
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")} | {"TERM": "xterm"}
-    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "train", *TINY_ARGS, "--steps", "40",
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "train", *TINY_ARGS, "--steps", "12",
                              "--out", str(tmp_path / "run")], stdin=follower, stdout=follower, stderr=follower,
                             env=env, close_fds=True)
     os.close(follower)
@@ -86,10 +86,10 @@ def test_a_terminal_of_80_columns_gets_a_bar_that_fits(tmp_path):
     assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
     screen = [ANSI.sub("", line) for line in re.split(r"[\r\n]", out.decode(errors="replace"))]  # each redraw
     redraws = [line for line in screen if line.lstrip().startswith("train ")]
-    bars = [line for line in redraws if "40/40" in line]
+    bars = [line for line in redraws if "12/12" in line]
     assert bars, screen[-10:]
     assert all(len(line.rstrip()) <= 80 for line in redraws), max(redraws, key=len)
-    assert re.search(r"train .* 40/40 \d+ img/s D [\d.]+ G [\d.-]+ (! \w+ )*eta \d:\d\d:\d\d", bars[-1]), bars[-1]
+    assert re.search(r"train .* 12/12 \d+ img/s D [\d.]+ G [\d.-]+ (! \w+ )*eta \d:\d\d:\d\d", bars[-1]), bars[-1]
 
 
 def test_a_run_that_would_end_inside_a_preparatory_stage_is_refused(tmp_path, capsys):
