@@ -106,7 +106,7 @@ def _d_step(tmp_path, mismatch: float) -> tuple[torch.Tensor, list, dict, Callab
     calls, forward = [], D.forward
     D.forward = lambda x, e: calls.append((x.detach(), e.detach(), forward(x, e))) or calls[-1][2]
     phase = next(p for p in trainer.phases if p.name == "D")
-    loss, stats = phase.run(StepContext(0, trainer.batch, trainer._real, trainer.noise_gen))
+    loss, stats = phase.run(StepContext(0, trainer.batch, trainer.batches.real, trainer.noise_gen))
     loss.backward()
     return stats["Loss/D"], calls, {k: p.grad.clone() for k, p in D.named_parameters()}, trainer.recipe.loss.d
 
