@@ -58,7 +58,7 @@ def options(
 def train(
     recipe: str | None = typer.Option(None, help="Method (ganforge list recipes); default: the data's own "
                                                  "(conditional on labelled digits, an MLP GAN for 2D points, a "
-                                                 "DCGAN for other images)."),
+                                                 "convolutional GAN for other images)."),
     data: str | None = typer.Option(
         None, help="Dataset: see ganforge list datasets; ring:K:R:STD, grid:K:S:STD, folder:PATH."),
     steps: int | None = typer.Option(None, help="Total training steps."),
@@ -291,7 +291,8 @@ def eval_(
 
 @app.command("compare")
 def compare_(
-    runs: list[Path] = typer.Argument(..., help="Run directories (GAN, VAE, diffusion) trained on the same data."),
+    runs: list[Path] = typer.Argument(..., help="Run directories (GANs, autoencoders, diffusion) trained on the "
+                                                "same data."),
     data: str | None = typer.Option(None, help="The common reference dataset (needed when the runs' data differ)."),
     n: int = typer.Option(1000, help="Samples per run."),
     seed: int = typer.Option(0, help="Random seed of the samples."),
@@ -302,7 +303,8 @@ def compare_(
                                                                    "beside it as .png."),
     as_json: bool = typer.Option(False, "--json", help="Also print one JSON object on the last line."),
 ) -> None:
-    """GAN vs VAE vs diffusion by one protocol: quality, diversity, speed, training cost, spread over seeds."""
+    """GANs against autoencoders and diffusion by one protocol: quality, diversity, speed, training cost,
+    spread over seeds."""
     import json
 
     from .compare import compare, markdown

@@ -33,7 +33,7 @@ class NetConfig:
     width: int = 64  # base channels (conv) or hidden units (MLP)
     depth: int = 3  # hidden layers of MLP nets
     max_channels: int = 512  # cap on conv channels as resolution grows
-    upsample: str = "transpose"  # conv generators: transpose (DCGAN paper) or bilinear (resize-convolution)
+    upsample: str = "transpose"  # conv generators: transpose (Radford et al. 2015) or bilinear (resize-convolution)
 
 
 @dataclass
@@ -44,13 +44,13 @@ class OptimConfig:
     beta2: float = 0.999
     lr_decay: str = "none"  # none | linear | cosine, over the configured steps, to lr_final_frac * lr
     lr_final_frac: float = 0.0
-    decay_start: float = 0.0  # fraction of the steps at the full rate before the decay begins (CycleGAN: 0.5)
+    decay_start: float = 0.0  # fraction of the steps at the full rate before the decay begins (Zhu et al. 2017: 0.5)
 
 
 @dataclass
 class EMAConfig:
     enabled: bool = True
-    kimg: float = 2.0  # half-life of the generator average, in thousands of images (StyleGAN2-ADA)
+    kimg: float = 2.0  # half-life of the generator average, in thousands of images (Karras et al. 2020)
     rampup: float = 0.05  # half-life grows to kimg over the first rampup * images seen; 0 disables
 
 
@@ -73,7 +73,7 @@ class RegConfig:
     gp: float = 0.0  # WGAN-GP weight lambda on (||grad D(interpolate)|| - 1)^2; 10 in Gulrajani et al.
     r1: float = 0.0  # R1 gamma: gamma/2 * E||grad D(real)||^2 (Mescheder et al. 2018)
     r2: float = 0.0  # R2 gamma: the same on fake samples
-    lazy_every: int = 1  # R1/R2 as a separate D step every k steps with gamma * k (StyleGAN2); 1: in the D loss
+    lazy_every: int = 1  # R1/R2 as a separate D step every k steps with gamma * k (Karras et al.); 1: in the D loss
     n_critic: int = 1  # D steps per G step
     pack: int = 1  # PacGAN: D judges k samples at once, concatenated along channels / features
     unroll: int = 0  # unrolled GAN: G's loss against D advanced k steps (Metz et al. 2017); 0: off

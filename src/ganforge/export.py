@@ -2,7 +2,7 @@
 
 The file takes what the generator needs and gives images in [0, 1], so it runs without ganforge:
 
-- samplers (GANs, a VAE's decoder): ``z`` float32 [N, Z] drawn from
+- samplers (GANs, an autoencoder's decoder): ``z`` float32 [N, Z] drawn from
   N(0, 1) (an InfoGAN-style one-hot code first when the run has one), and for conditional runs
   ``labels`` int64 [N] -> ``images`` float32 [N, C, H, W] (points [N, D] for 2D runs);
 - translators: ``images`` float32 [N, C, H, W] in [0, 1] at the trained size,

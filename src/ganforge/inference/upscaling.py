@@ -1,7 +1,7 @@
 """Using a trained super-resolution model: ``ganforge upscale`` and ``ganforge.load(run).upscale``.
 
 * Weights: ``blend`` 0 is the PSNR-oriented generator, 1 the GAN generator (its EMA), values between
-  interpolate the two weight by weight (ESRGAN's network interpolation: fidelity against detail).
+  interpolate the two weight by weight (Wang et al. 2018's network interpolation: fidelity against detail).
 * Any size: the image is cut into ``tile`` x ``tile`` LR tiles, each run with the generator's receptive
   radius of surrounding context (at most ``MAX_PAD`` pixels) that is cropped away again, and written
   straight into the output array, so memory is bounded by one tile and the output, and no seam

@@ -16,7 +16,7 @@ class MinibatchStd(nn.Module):
     within groups of ``group`` samples, as one extra feature (MLP) or channel (conv).
 
     A collapsed generator makes that std small, which D can see and punish. Groups are strided
-    (sample j is in group j mod N/g), as in StyleGAN2-ADA; the group shrinks to the largest
+    (sample j is in group j mod N/g), as in Karras et al. 2020's code; the group shrinks to the largest
     divisor of the batch that is <= ``group``.
     """
 

@@ -2,7 +2,7 @@
 
 Networks are not wrapped in DistributedDataParallel: GAN phases freeze and unfreeze
 networks, and a phase can backpropagate through a network it does not update, which DDP's
-hooks do not allow. Instead, like StyleGAN2-ADA, each rank computes its gradients and the
+hooks do not allow. Instead, like Karras et al.'s code, each rank computes its gradients and the
 updated network's gradients are averaged with one all-reduce before the optimizer step.
 """
 from __future__ import annotations

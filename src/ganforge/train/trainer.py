@@ -1,4 +1,4 @@
-"""The training loop, readable top to bottom (nanoGPT / StyleGAN2-ADA style).
+"""The training loop, readable top to bottom (in the style of nanoGPT and Karras et al.'s code).
 
     setup: device, DDP, data in memory, recipe (nets + optimizers + phases), EMA, run dir
     resume: weights, optimizer states, sampler and RNG states, step counter
