@@ -167,3 +167,15 @@ def test_a_long_run_says_early_how_long_it_will_take(capfd, monkeypatch):
     bar.advance()
     err = capfd.readouterr().err
     assert re.search(r"estimated: about [\d.]+ (min|h) for the remaining 99,998 steps on this machine; --steps N", err)
+
+
+def test_threads_default_to_the_idle_cores(monkeypatch):
+    trainer = sys.modules["ganforge.train.trainer"]
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    for busy, expected in [(0.0, cores), (cores - 1.0, 1), (cores + 3.0, 1)]:
+        monkeypatch.setattr(trainer, "busy_threads", lambda busy=busy: busy)
+        assert trainer.cpu_threads(0) == expected
+    assert trainer.cpu_threads(3) == 3  # chosen: as given
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert trainer.cpu_threads(0) == 0  # OMP_NUM_THREADS chose for every OpenMP program: torch's default stands

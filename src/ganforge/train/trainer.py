@@ -506,20 +506,37 @@ class Clock:
 
 def cpu_threads(wanted: int) -> int:
     """``threads``: as given (0 with OMP_NUM_THREADS set: torch's default, which follows it), or for 0 the cores
-    idle at the start: the cores this process may use less the 1-minute load average (at least 1). Two torch
-    jobs of 2 threads each on 2 cores run several times slower than one thread each (their threads spin
-    waiting for each other; benchmarks/RESULTS.md, threads), so a run beside another job takes what is free;
-    alone it takes every core. 0 is returned where torch's default should stand."""
+    idle at the start: the cores this process may use less the threads other processes are running now (at
+    least 1). Two torch jobs of 2 threads each on 2 cores run several times slower than one thread each (their
+    threads spin waiting for each other; benchmarks/RESULTS.md, threads), so a run beside another job takes
+    what is free; alone it takes every core. 0 is returned where torch's default should stand."""
     import os
 
     if wanted or os.environ.get("OMP_NUM_THREADS"):  # chosen, here or for every OpenMP program (torch's default)
         return wanted
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - Windows
-        busy = 0.0
-    return max(1, min(cores, round(cores - busy)))
+    return max(1, min(cores, round(cores - busy_threads())))
+
+
+def busy_threads(samples: int = 5, interval: float = 0.02) -> float:
+    """Threads of other processes running right now: the kernel's count of runnable threads less this one
+    (the median of a few looks, ``/proc/stat``); the 1-minute load average where there is no /proc."""
+    import os
+    import statistics
+
+    counts = []
+    for _ in range(samples):
+        try:
+            with open("/proc/stat") as f:
+                running = next(int(line.split()[1]) for line in f if line.startswith("procs_running"))
+        except (OSError, StopIteration, ValueError):
+            try:
+                return os.getloadavg()[0]
+            except (AttributeError, OSError):  # pragma: no cover - Windows
+                return 0.0
+        counts.append(running - 1)
+        time.sleep(interval)
+    return float(statistics.median(counts))
 
 
 def peak_memory_mb(device: torch.device) -> float:
