@@ -179,3 +179,18 @@ def test_threads_default_to_the_idle_cores(monkeypatch):
     assert trainer.cpu_threads(3) == 3  # chosen: as given
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert trainer.cpu_threads(0) == 0  # OMP_NUM_THREADS chose for every OpenMP program: torch's default stands
+
+
+def test_a_missing_optional_part_is_named_in_one_line(tiny_run, tmp_path, monkeypatch, capsys):
+    """The diffusion model, ONNX export and MP4 writing are extras: without them the command says which."""
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # as if not installed: importing it fails
+    assert main(["train", "--recipe", "ddpm", "--steps", "2", "--out", str(tmp_path / "ddpm")]) == 2
+    err = capsys.readouterr().err
+    assert "the diffusion model needs diffusers" in err and "pip install 'ganforge[diffusion]'" in err
+    assert len(err.strip().splitlines()) == 1
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    assert main(["export", str(tiny_run), "--format", "onnx", "--out", str(tmp_path / "g.onnx")]) == 2
+    assert "ONNX export needs onnxruntime" in capsys.readouterr().err and not (tmp_path / "g.onnx").exists()
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
+    assert main(["interpolate", str(tiny_run), "--seeds", "1,2", "--out", str(tmp_path / "w.mp4")]) == 2
+    assert "pip install 'ganforge[video]'" in capsys.readouterr().err

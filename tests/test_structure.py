@@ -3,7 +3,7 @@ followed through the whole graph) reaches a module of a higher rank, and no impo
 
 The ranks, bottom to top (README, "Architecture"):
 
-0  foundation: errors, console, io, version, registry, text, augment, demo_page, nn/, losses/
+0  foundation: errors, console, io, version, registry, extras, text, augment, demo_page, nn/, losses/
 1  config
 2  models/, data/, ada
 3  runs/ (checkpoints, run directories, pictures, provenance)
@@ -25,7 +25,7 @@ import pytest
 SRC = Path(__file__).parents[1] / "src" / "ganforge"
 
 LAYERS = [
-    ["errors", "console", "io", "version", "registry", "text", "augment", "demo_page", "nn", "nn.*", "losses",
+    ["errors", "console", "io", "version", "registry", "extras", "text", "augment", "demo_page", "nn", "nn.*", "losses",
      "losses.*"],
     ["config"],
     ["models", "models.*", "data", "data.*", "ada"],

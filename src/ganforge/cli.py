@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 try:  # typer >= 0.25 vendors click
     from typer._click import exceptions as click_exc
@@ -454,12 +455,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         command.main(args=argv if argv is not None else sys.argv[1:], prog_name="ganforge", standalone_mode=False)
     except GanforgeError as e:
-        err.print(f"[red]error:[/red] {e}", soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
         return 2
     except click_exc.NoArgsIsHelpError:  # the help was already printed
         return 2
     except click_exc.UsageError as e:
-        err.print(f"[red]error:[/red] {e.format_message()}", soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(e.format_message())}", soft_wrap=True)
         return 2
     except typer.Abort:
         err.print("[red]aborted[/red]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -11,11 +12,11 @@ err = Console(stderr=True, highlight=False)
 
 def warn(message: str) -> None:
     """One warning line on stderr."""
-    err.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
+    err.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
 
 
 def info(message: str) -> None:
-    err.print(message, soft_wrap=True)
+    err.print(escape(message), soft_wrap=True)
 
 
 def line(message: str) -> None:

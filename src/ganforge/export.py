@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from .errors import GanforgeError
+from .extras import require
 from .io import atomic_path, write_json
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -85,6 +86,9 @@ def export(model: Any, fmt: str, target: Path, direction: str = "AtoB", truncati
     why = refusal(model)
     if why:
         raise GanforgeError(f"cannot export: {why}")
+    if fmt == "onnx":
+        for module in ("onnx", "onnxscript", "onnxruntime"):
+            require(module, "ONNX export")
     graph = model.export_graph(direction, truncation, blend)  # the pipeline's module, inputs and contract
     net, example, in_names, axes = graph.net, graph.example, graph.inputs, graph.axes
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ import torch
 
 from .api import Generator
 from .errors import GanforgeError
+from .extras import require
 from .io import atomic_path, save_npy
 from .runs.provenance import gif_comment, info_of, save_png
 
@@ -87,11 +88,7 @@ def write_walk(g: Generator, seeds: list[int], frames: int, target: Path, trunca
     if suffix not in WALK_FORMATS:
         raise GanforgeError(f"--out {str(target)!r}: expected one of {', '.join('FILE' + s for s in WALK_FORMATS)}")
     if suffix == ".mp4":
-        try:
-            import imageio_ffmpeg  # noqa: F401
-        except ImportError:
-            raise GanforgeError("writing .mp4 needs imageio-ffmpeg (pip install 'ganforge[video]'); "
-                                "or write .gif or .npy") from None
+        require("imageio_ffmpeg", "writing .mp4 (or write .gif or .npy)")
     if prompts is not None:
         x = g.text_walk(prompts, frames, seeds[0] if seeds else 0, truncation)
     else:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..extras import require
+
 
 class DenoisingUNet(nn.Module):
     """eps_theta(x_t, t[, y]): predicts the noise in x_t. [N, C, H, W], [N] -> [N, C, H, W]."""
@@ -17,7 +19,7 @@ class DenoisingUNet(nn.Module):
     def __init__(self, resolution: int, channels: int, widths: list[int], attention: list[bool], layers: int = 1,
                  num_classes: int = 0) -> None:
         super().__init__()
-        from diffusers import UNet2DModel
+        UNet2DModel = require("diffusers", "the diffusion model").UNet2DModel
 
         self.num_classes = num_classes
         self.unet = UNet2DModel(

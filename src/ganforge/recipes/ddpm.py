@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ..config import config_section, int_list
 from ..errors import ConfigError, GanforgeError
+from ..extras import require
 from ..models.diffusion import DenoisingUNet
 from .base import RECIPES, Phase, Recipe, Stats, StepContext, Tensor
 
@@ -104,7 +105,8 @@ class DDPM(Recipe):
         level is pure noise for any T. DDIM steps back by T // steps, which the "trailing" spacing
         matches only when ``steps`` divides T; otherwise it uses "leading" spacing.
         """
-        from diffusers import DDIMScheduler, DDPMScheduler
+        diffusers = require("diffusers", "the diffusion model's sampler")
+        DDIMScheduler, DDPMScheduler = diffusers.DDIMScheduler, diffusers.DDPMScheduler
 
         d = self.cfg.diffusion
         cls = DDIMScheduler if sampler == "ddim" else DDPMScheduler

@@ -52,8 +52,10 @@ class RunLogger:
         self.path = run_dir / "metrics.jsonl"
         self.tb = None
         if enabled:
-            from torch.utils.tensorboard import SummaryWriter
-
+            try:  # an optional part: pip install 'ganforge[tensorboard]'
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                return  # metrics.jsonl, the plots and the reports have everything; TensorBoard only mirrors it
             self.tb = SummaryWriter(str(run_dir / "tensorboard"))
 
     def log(self, step: int, values: dict[str, float]) -> None:
