@@ -194,3 +194,22 @@ def test_a_missing_optional_part_is_named_in_one_line(tiny_run, tmp_path, monkey
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
     assert main(["interpolate", str(tiny_run), "--seeds", "1,2", "--out", str(tmp_path / "w.mp4")]) == 2
     assert "pip install 'ganforge[video]'" in capsys.readouterr().err
+
+
+def test_help_says_what_the_tool_does(capsys):
+    """--help texts checked against behaviour: the default recipe the help describes is the one resolve picks,
+    and the samplers it offers are the recipes' own."""
+    from ganforge.compare import sampler_names
+    from ganforge.recipes import recipe_class, resolve
+
+    def help_of(*command: str) -> str:
+        assert main([*command, "--help"]) == 0
+        return " ".join(capsys.readouterr().out.replace("│", " ").split())
+
+    train = help_of("train")
+    assert "conditional on labelled digits, an MLP GAN for 2D points, a convolutional GAN for other images" in train
+    assert recipe_class(resolve(flags={"data": "digits"}).recipe).__name__ == "CGAN"
+    assert resolve(flags={"data": "ring8"}).recipe == "vanilla"
+    assert resolve(flags={"data": "faces100"}).recipe == "dcgan"
+    sample = help_of("sample")
+    assert f"the sampler ({' or '.join(sampler_names())})" in sample and sampler_names() == ["ddim", "ddpm"]
