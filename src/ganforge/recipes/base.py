@@ -223,12 +223,16 @@ class Recipe:
         return 0
 
     # ------------------------------------------------------------ after training
-    def load_pipeline(self, weights: dict[str, dict[str, Tensor]], run_dir, ema: bool = True) -> Pipeline:
-        """The run's :attr:`pipeline` from its saved ``weights`` (by network name): the EMA generator when kept."""
+    def load_generator(self, weights: dict[str, dict[str, Tensor]], ema: bool = True) -> nn.Module:
+        """The generator with its saved ``weights`` (by network name): the EMA copy when the run kept one."""
         name = self.generator_name
         G = self.nets[name]
         ck.load_into(G, weights.get(f"{name}_ema") if ema and f"{name}_ema" in weights else weights.get(name), name)
-        return self.pipeline(self, G, self.data, run_dir)
+        return G
+
+    def load_pipeline(self, weights: dict[str, dict[str, Tensor]], run_dir, ema: bool = True) -> Pipeline:
+        """The run's :attr:`pipeline` from its saved ``weights``."""
+        return self.pipeline(self, self.load_generator(weights, ema), self.data, run_dir)
 
     # ------------------------------------------------------------ training pictures
     def grid_labels(self, pics: PictureInputs) -> Tensor | None:

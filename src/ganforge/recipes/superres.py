@@ -262,10 +262,9 @@ class SRRecipe(TranslationRecipe):
     def load_pipeline(self, weights: dict[str, dict[str, Tensor]], run_dir, ema: bool = True) -> Upscaler:
         """The GAN generator and the PSNR-oriented copy taken at the end of stage 1 (a run stopped before its
         GAN stage has none: the generator is both)."""
-        up = super().load_pipeline(weights, run_dir, ema)
-        psnr = self.nets["G_psnr"]
+        G, psnr = self.load_generator(weights, ema), self.nets["G_psnr"]
         ck.load_into(psnr, weights.get("G_psnr"), "G_psnr")
-        return Upscaler(self, up.net, self.data, run_dir, psnr if int(psnr.taken_at) >= 0 else None)
+        return Upscaler(self, G, self.data, run_dir, psnr if int(psnr.taken_at) >= 0 else None)
 
     def measure(self, G: nn.Module, data: RunData, names: list[str], n: int, seed: int, *,
                 draw_seed: int | None = None, features: str | None = None, inception_weights: str | None = None,
