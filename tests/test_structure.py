@@ -7,12 +7,13 @@ The ranks, bottom to top (README, "Architecture"):
 1  config
 2  models/, data/, ada
 3  runs/ (checkpoints, run directories, pictures, provenance)
-4  inference/ (drawing, latent control, tiling, upscaling, the pipelines load() returns)
+4  inference/ (drawing, latent control, tiling, upscaling)
 5  metrics/
-6  recipes/ (one file per method: everything that depends on the method)
-7  measure (the one way to measure a run)
-8  train/ (the engine, reports, model card)
-9  the face: api, evaluation, sampling, translation, superres, compare, export, server, cli, the package
+6  inference/ above the metrics: perceptual distance, projection, latent directions, the pipelines load() returns
+7  recipes/ (one file per method: everything that depends on the method)
+8  measure (the one way to measure a run)
+9  train/ (the engine, reports, model card)
+10 the face: api, evaluation, sampling, editing, translation, superres, compare, export, server, cli, the package
 """
 import ast
 import re
@@ -30,12 +31,13 @@ LAYERS = [
     ["config"],
     ["models", "models.*", "data", "data.*", "ada"],
     ["runs", "runs.*"],
-    ["inference", "inference.*"],
+    ["inference", "inference.drawing", "inference.control", "inference.tiling", "inference.upscaling"],
     ["metrics", "metrics.*"],
+    ["inference.perceptual", "inference.inversion", "inference.directions", "inference.pipelines"],
     ["recipes", "recipes.*"],
     ["measure"],
     ["train", "train.*"],
-    ["api", "evaluation", "sampling", "translation", "superres", "compare", "export", "server", "cli", "__main__",
+    ["api", "evaluation", "sampling", "editing", "translation", "superres", "compare", "export", "server", "cli", "__main__",
      ""],
 ]
 
@@ -158,7 +160,7 @@ def test_the_check_catches_an_upward_import_and_a_circle(tmp_path):
     data = root / "data" / "base.py"
     data.write_text(data.read_text() + "\n\ndef _sneaky():\n    from ..train import trainer  # noqa\n")
     graph = import_graph(root)
-    assert "data.base (rank 2) imports train.trainer (rank 8)" in upward_imports(graph)
+    assert "data.base (rank 2) imports train.trainer (rank 9)" in upward_imports(graph)
     assert any({"data.base", "train.trainer"} <= set(c) for c in circles(graph))
 
 

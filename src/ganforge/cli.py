@@ -172,6 +172,71 @@ def interpolate(
 
 
 @app.command()
+def project(
+    run_dir: Path = typer.Argument(..., help="A run of an image generator (not text-to-image or diffusion)."),
+    image: Path = typer.Option(..., help="An image, a folder of images or an .npy of images [N, C, H, W] in [0, 1]; "
+                                         "fitted to the run's size (centred square crop) and channels."),
+    out_path: Path = typer.Option(..., "--out", help="Folder for projection.png, latent.npy, projection.json and "
+                                                     "walk.gif (one subfolder per image for several)."),
+    steps: int = typer.Option(200, help="Optimisation steps."),
+    space: str | None = typer.Option(None, help="w, w+ (style-based generators; default w) or z (default for the "
+                                                "others)."),
+    pixel: float = typer.Option(0.0, help="Weight of a pixel MSE added to the perceptual loss."),
+    noise: bool = typer.Option(True, help="Optimise a style-based generator's noise maps too (--no-noise: keep "
+                                          "its fixed ones)."),
+    seed: int = typer.Option(0, help="Random seed (starts and latent noise)."),
+) -> None:
+    """Project real images into the latent space (then ganforge edit --latent OUT/latent.npy)."""
+    from .editing import project_files
+
+    results = project_files(_sampler(run_dir), image, out_path, space, steps, pixel, noise, seed)
+    for name, p, folder in results:
+        label = "" if p.label is None else f", class {p.label}"
+        out.print(f"{name}: PSNR {p.psnr:.2f} dB, perceptual distance {p.distance:.4f}{label} -> {folder}")
+
+
+@app.command()
+def directions(
+    run_dir: Path = typer.Argument(..., help="A run of an image generator."),
+    out_path: Path | None = typer.Option(None, "--out", help="FILE.png: a row per direction and seed, seven "
+                                                             "strengths (default RUN/directions.png)."),
+    seeds: str = typer.Option("0", help="Samples the picture edits: 0 or 1,2,3."),
+) -> None:
+    """List the latent directions edit can move along (classes and principal components), with a picture."""
+    from .editing import write_directions
+    from .inference.control import parse_seeds
+
+    g = _sampler(run_dir)
+    picture, found = write_directions(g, out_path or Path(run_dir) / "directions.png", parse_seeds(seeds))
+    for d in found:
+        out.print(f"{d.name:10s} {d.describe}")
+    out.print(f"wrote {picture} (a row per direction and seed; class directions at -1 .. 2 times the class's "
+              "mean offset, pcN at -3 .. 3 standard deviations)")
+
+
+@app.command()
+def edit(
+    run_dir: Path = typer.Argument(..., help="A run of an image generator."),
+    direction: str = typer.Option(..., help="A direction from ganforge directions RUN: class-3, pc0, ..."),
+    out_path: Path = typer.Option(..., "--out", help="edit.png (strip), edit.gif, edit.mp4 or edit.npy (float32)."),
+    latent: Path | None = typer.Option(None, help="A latent.npy written by ganforge project."),
+    seed: int | None = typer.Option(None, help="Or edit the sample of this seed (as ganforge sample --seed S)."),
+    label: int | None = typer.Option(None, help="The class of the seed's sample (conditional runs)."),
+    strength: str = typer.Option("0,0.5,1,1.5,2", help="Steps along the direction: class-N in multiples of the "
+                                                        "class's mean offset, pcN in standard deviations."),
+    layers: str | None = typer.Option(None, help="Style-based generators: move only these layers' styles "
+                                                 "(coarse, middle, fine, A-B, a,b,c); default all."),
+) -> None:
+    """Move a projected latent (or a seed's) along a direction: a strip of images, one per strength."""
+    from .editing import start_of, write_edit
+    from .inference.directions import parse_strengths
+
+    strengths = parse_strengths(strength)
+    g = _sampler(run_dir)
+    out.print(f"wrote {write_edit(g, start_of(g, latent, seed, label), direction, strengths, out_path, layers)}")
+
+
+@app.command()
 def translate(
     run_dir: Path = typer.Argument(..., help="A translation run directory."),
     input_path: Path = typer.Option(..., "--input", help="An image, a folder of images, or an .npy [N, C, H, W]."),

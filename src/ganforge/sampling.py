@@ -79,28 +79,43 @@ WALK_FORMATS = (".gif", ".mp4", ".npy", ".png")
 WALK_FPS = 12
 
 
-def write_walk(g: Generator, seeds: list[int], frames: int, target: Path, truncation: float | None = None,
-               label: int | None = None, prompts: list[str] | None = None) -> Path:
-    """A latent walk: an animated .gif, an .mp4 (needs imageio-ffmpeg), float32 .npy frames, or a .png strip.
-    With ``prompts`` (text-to-image runs), a walk between their sentence embeddings at the first seed's latent."""
+def animation_target(target: Path) -> Path:
+    """``--out`` of a walk or an edit, checked before any work: .gif, .mp4 (with imageio-ffmpeg), .npy or .png."""
     target = Path(target).expanduser()
     suffix = target.suffix.lower()
     if suffix not in WALK_FORMATS:
         raise GanforgeError(f"--out {str(target)!r}: expected one of {', '.join('FILE' + s for s in WALK_FORMATS)}")
     if suffix == ".mp4":
         require("imageio_ffmpeg", "writing .mp4 (or write .gif or .npy)")
+    return target
+
+
+def write_walk(g: Generator, seeds: list[int], frames: int, target: Path, truncation: float | None = None,
+               label: int | None = None, prompts: list[str] | None = None) -> Path:
+    """A latent walk: an animated .gif, an .mp4 (needs imageio-ffmpeg), float32 .npy frames, or a .png strip.
+    With ``prompts`` (text-to-image runs), a walk between their sentence embeddings at the first seed's latent."""
+    target = animation_target(target)
     if prompts is not None:
         x = g.text_walk(prompts, frames, seeds[0] if seeds else 0, truncation)
     else:
         x = g.interpolate(seeds, frames, truncation, label)  # [F, C, H, W] in [0, 1]
+    info = info_of(g, seeds=seeds, frames=frames, truncation=truncation,
+                   prompts=None if prompts is None else " | ".join(prompts))
+    return write_frames(x, target, frames, info)
+
+
+def write_frames(x: torch.Tensor, target: Path, nrow: int, info: dict) -> Path:
+    """Frames [F, C, H, W] in [0, 1] as an animated .gif, an .mp4 (needs imageio-ffmpeg), float32 .npy or a
+    .png strip of ``nrow`` frames a row; ``info`` goes into the file's metadata (provenance)."""
+    target = animation_target(target)
+    suffix = target.suffix.lower()
     if suffix == ".npy":
         save_npy(target, x.numpy().astype(np.float32))
         return target
     if suffix == ".png":
         from .runs.visuals import save_image_grid
 
-        save_image_grid(x, target, nrow=frames, info=info_of(g, seeds=seeds, frames=frames, truncation=truncation,
-                                                             prompts=None if prompts is None else " | ".join(prompts)))
+        save_image_grid(x, target, nrow=nrow, info=info)
         return target
     scale = max(1, 128 // x.shape[-1])  # small images are upscaled so a person can see them
     x = torch.nn.functional.interpolate(x, scale_factor=scale, mode="nearest") if scale > 1 else x
@@ -113,7 +128,7 @@ def write_walk(g: Generator, seeds: list[int], frames: int, target: Path, trunca
 
             pics = [Image.fromarray(a) for a in arr]
             pics[0].save(tmp, format="gif", save_all=True, append_images=pics[1:], duration=1000 // WALK_FPS, loop=0,
-                         comment=gif_comment(info_of(g, seeds=seeds, frames=frames, truncation=truncation)))
+                         comment=gif_comment(info))
         else:
             import imageio.v2 as imageio
 

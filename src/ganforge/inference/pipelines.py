@@ -21,7 +21,8 @@ import torch.nn as nn
 
 from ..data import DataSpec
 from ..errors import GanforgeError
-from . import Recipe, control, drawing
+from . import Recipe, control, drawing, inversion
+from . import directions as found_directions
 
 
 @dataclass
@@ -163,6 +164,73 @@ class Generator(Pipeline):
         """Prompt-conditioned runs: a walk between prompts' sentence embeddings at one latent,
         ``[(len(prompts) - 1) * frames + 1, C, H, W]`` in [0, 1]."""
         return control.text_walk(self.recipe, self.net, self.spec, prompts, frames, seed, truncation)
+
+    # ------------------------------------------------------------ projection and editing
+    def project(self, images: Any, space: str | None = None, steps: int = inversion.DEFAULT_STEPS,
+                pixel: float = 0.0, noise: bool = True, seed: int = 0, frames: int = 16,
+                progress=None) -> inversion.Projection | list[inversion.Projection]:
+        """Project real images into the latent space (:mod:`ganforge.inference.inversion`): ``images`` a
+        tensor [C, H, W] / [N, C, H, W] in [0, 1], a PIL image or an array, fitted to the generator's size
+        (centred square crop) and channels. Returns a :class:`~ganforge.inference.inversion.Projection`
+        (its ``latent``, ``image``, ``walk``, ``psnr`` ...) per image; one for one image."""
+        from .tiling import as_tensor, prepare
+        from ..data.images import square
+
+        batch = as_tensor(images)
+        c, side = self.spec.shape[0], self.spec.shape[-1]
+        fitted = torch.stack([square(prepare(img, c), side) for img in batch])
+        found = inversion.project(self.recipe, self.net, self.spec, fitted, space, steps, pixel, noise, seed, frames,
+                                  progress=progress)
+        single = not (torch.is_tensor(images) and images.dim() == 4) and len(found) == 1
+        return found[0] if single else found
+
+    def directions(self, seed: int = 0) -> list[found_directions.Direction]:
+        """Class directions (where labels exist) and principal directions of the latent space
+        (:mod:`ganforge.inference.directions`); the same for the same seed."""
+        cached = getattr(self, "_directions", {})
+        if seed not in cached:
+            self._directions = cached = {seed: found_directions.find_directions(self.recipe, self.net, self.spec, seed)}
+        return cached[seed]
+
+    def seed_latent(self, seed: int, label: int | None = None) -> inversion.Projection:
+        """The latent of ``sample --seed S --n 1`` in the space edits move in (w, or z), as a projection
+        of itself: ``edit(ganforge.load(run).seed_latent(7), "pc0")`` edits that sample."""
+        space = "w" if self.recipe.has_styles else "z"
+        inversion.check_projectable(self.recipe, self.spec, space)
+        z, labels = drawing.latents(self.recipe, self.spec, 1, seed, label, None, self.device)
+        code = self.recipe.one_hot_code
+        if space == "w":
+            latent, cls = self.net.w(z, labels if self.recipe.conditional else None), labels
+        else:
+            latent, cls = z[:, code:], z[:, :code].argmax(1) if code else labels
+        image = self.synthesize(z, labels)[0]
+        return inversion.Projection(space, latent[0].detach().cpu() if space == "z" else latent.detach().cpu(),
+                                    None if cls is None else int(cls[0]), None, image, image, image[None], 99.0, 0.0)
+
+    def render(self, latents: torch.Tensor, space: str, label: int | None = None,
+               noise: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Images [B, C, H, W] in [0, 1] of latents ``[B, ...]`` of ``space`` (w, w+ or z), with the class
+        or categorical code ``label`` and a projection's noise maps where it has them."""
+        inversion.check_projectable(self.recipe, self.spec, space)
+        b, dev = len(latents), self.device
+        labels = None if label is None else torch.full((b,), int(label), device=dev, dtype=torch.long)
+        maps = None if noise is None else [m.to(dev).expand(b, -1, -1, -1) for m in noise]
+        with torch.no_grad():
+            x = inversion.render(self.recipe, self.net, space, latents.to(dev), labels, maps)
+        return self.spec.from_model(x.float()).cpu()
+
+    def edit(self, start: inversion.Projection, direction: str, strengths: list[float],
+             layers: str | None = None) -> torch.Tensor:
+        """``start`` (a projection, or :meth:`seed_latent`) moved along the named direction by each strength
+        (standard deviations): images [S, C, H, W] in [0, 1]."""
+        d = found_directions.direction_named(self.directions(), direction)
+        if (start.space == "z") != (d.space == "z"):
+            raise GanforgeError(f"a latent in {start.space} cannot move along a direction in {d.space}; project with "
+                                f"--space {d.space}")
+        latent = start.latent if start.space == "z" else start.latent.view(-1, start.latent.shape[-1])
+        moved = found_directions.edit_latents(self.net, latent, d, strengths, layers=layers)
+        space = "z" if start.space == "z" else "w+" if moved.shape[1] > 1 else "w"
+        return self.render(moved, space, start.label, start.noise)
 
     def labels_for(self, n: int, labels: torch.Tensor | int | None, gen: torch.Generator) -> torch.Tensor | None:
         """The labels a draw of ``n`` will use: as given, or uniform over classes; None if unconditional."""
