@@ -40,11 +40,12 @@ def tiny(argv: list[str]) -> list[str]:
 
 
 def user_files(home: Path, cwd: Path) -> None:
-    """What the tour says is yours: a folder of pictures, an edge map, typeset digits and a photo."""
+    """What the tour says is yours: a folder of pictures, a digit, an edge map, typeset digits and a photo."""
     rng = np.random.default_rng(0)
     (home / "pictures").mkdir()
     for i in range(24):
         Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(home / "pictures" / f"{i}.png")
+    Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(cwd / "digit.png")
     Image.fromarray((rng.random((70, 90)) > 0.9).astype(np.uint8) * 255).save(cwd / "edges.png")
     (cwd / "typeset").mkdir()
     for i in range(3):
@@ -74,7 +75,8 @@ def test_the_quick_tour_runs_in_order_as_written(tmp_path, monkeypatch):
                                                                                    (cwd / "runs").iterdir()))
     assert len(ran) >= 30
     assert sorted(p.name for p in (cwd / "runs").iterdir())[-1] == "0013-text2image-shapes"
-    for made in ("grid.png", "x.npy", "x.labels.npy", "t.png", "mix.png", "walk.gif", "photo.png", "d.png",
-                 "compare.md", "big.png", "x.png", "runs/0000-cgan-digits/export/generator.onnx"):
+    for made in ("grid.png", "x.npy", "x.labels.npy", "t.png", "mix.png", "walk.gif", "proj/latent.npy", "edit.png",
+                 "runs/0006-stylegan2-digits/directions.png", "photo.png", "d.png", "compare.md", "big.png", "x.png",
+                 "runs/0000-cgan-digits/export/generator.onnx"):
         assert (cwd / made).is_file(), made
     assert len(list((cwd / "hand").glob("*.png"))) == 3 and len(list((cwd / "synth").rglob("*.png"))) == 1000

@@ -171,16 +171,34 @@ def test_a_new_module_without_a_rank_is_reported(tmp_path):
     assert [m for m in import_graph(root) if rank(m) is None] == ["somewhere"]
 
 
+# Recipe names that are also words of another meaning ("projection": finding an image's latent,
+# ganforge project); for these only a quoted name, the way code would branch on a recipe, counts.
+ALSO_A_WORD = ("projection",)
+
+
+def recipe_names_in(text: str, recipes: list[str]) -> list[str]:
+    names = [n for n in recipes if n not in ALSO_A_WORD]
+    words = re.compile(r"(?<![\w.-])(" + "|".join(map(re.escape, names)) + r")(?![\w-])"
+                       r"|[\"'](" + "|".join(map(re.escape, ALSO_A_WORD)) + r")[\"']")
+    return [m.group(0) for m in words.finditer(text)]
+
+
 def test_only_recipes_models_and_configs_name_a_recipe():
     """Outside recipes/, models/ and configs/ nothing in the package names a method: the face, the engine
     and the measures ask the recipe (its pipeline, pictures, measures, config section) instead."""
     from ganforge.recipes import RECIPES
 
-    words = re.compile(r"(?<![\w.-])(" + "|".join(map(re.escape, RECIPES.list())) + r")(?![\w-])")
-    hits = [f"{path.relative_to(SRC)}: {m.group(1)}" for path in sorted(SRC.rglob("*.py"))
+    hits = [f"{path.relative_to(SRC)}: {hit}" for path in sorted(SRC.rglob("*.py"))
             if path.relative_to(SRC).parts[0] not in ("recipes", "models", "configs")
-            for m in words.finditer(path.read_text())]
+            for hit in recipe_names_in(path.read_text(), RECIPES.list())]
     assert hits == []
+
+
+def test_the_recipe_name_check_tells_a_word_from_a_recipe():
+    recipes = ["cgan", "projection", "stylegan2"]
+    assert recipe_names_in("the projection of an image into w", recipes) == []
+    assert recipe_names_in('if cfg.recipe == "projection":', recipes) == ['"projection"']
+    assert recipe_names_in("a cgan run, unlike stylegan2", recipes) == ["cgan", "stylegan2"]
 
 
 def test_the_trainer_has_no_branch_on_a_recipe_kind():

@@ -210,6 +210,9 @@ def directions(
     picture, found = write_directions(g, out_path or Path(run_dir) / "directions.png", parse_seeds(seeds))
     for d in found:
         out.print(f"{d.name:10s} {d.describe}")
+    if g.num_classes and not any(d.kind == "class" for d in found):
+        out.print("classes: this generator takes its class as an input; redraw a projected latent in another class "
+                  "with ganforge edit RUN --latent L.npy --label N")
     out.print(f"wrote {picture} (a row per direction and seed; class directions at -1 .. 2 times the class's "
               "mean offset, pcN at -3 .. 3 standard deviations)")
 
@@ -217,11 +220,13 @@ def directions(
 @app.command()
 def edit(
     run_dir: Path = typer.Argument(..., help="A run of an image generator."),
-    direction: str = typer.Option(..., help="A direction from ganforge directions RUN: class-3, pc0, ..."),
+    direction: str | None = typer.Option(None, help="A direction from ganforge directions RUN: class-3, pc0, ..."),
     out_path: Path = typer.Option(..., "--out", help="edit.png (strip), edit.gif, edit.mp4 or edit.npy (float32)."),
     latent: Path | None = typer.Option(None, help="A latent.npy written by ganforge project."),
     seed: int | None = typer.Option(None, help="Or edit the sample of this seed (as ganforge sample --seed S)."),
-    label: int | None = typer.Option(None, help="The class of the seed's sample (conditional runs)."),
+    label: int | None = typer.Option(None, help="The class of the seed's sample (conditional runs); with --latent, "
+                                                "the class to redraw a projected latent in (conditional runs without "
+                                                "w, whose class is an input)."),
     strength: str = typer.Option("0,0.5,1,1.5,2", help="Steps along the direction: class-N in multiples of the "
                                                         "class's mean offset, pcN in standard deviations."),
     layers: str | None = typer.Option(None, help="Style-based generators: move only these layers' styles "
@@ -231,6 +236,9 @@ def edit(
     from .editing import start_of, write_edit
     from .inference.directions import parse_strengths
 
+    if direction is None and (label is None or latent is None):
+        raise GanforgeError("edit needs --direction NAME (ganforge directions RUN lists them), or --latent L.npy "
+                            "--label N to redraw a projected latent in another class")
     strengths = parse_strengths(strength)
     g = _sampler(run_dir)
     out.print(f"wrote {write_edit(g, start_of(g, latent, seed, label), direction, strengths, out_path, layers)}")

@@ -131,17 +131,24 @@ def start_of(g: Generator, latent: Path | None, seed: int | None, label: int | N
     if (latent is None) == (seed is None):
         raise GanforgeError("edit needs one start: --latent DIR/latent.npy (from ganforge project) or --seed S")
     if latent is not None:
+        start = read_latent(g, latent)
         if label is not None:
-            raise GanforgeError("--label goes with --seed; a projected latent keeps the class it was projected in")
-        return read_latent(g, latent)
+            if not (start.space == "z" and g.recipe.conditional):
+                raise GanforgeError("--label with --latent is for conditional generators without w (their class is "
+                                    "an input); here move along a class-N direction")
+            g.labels_for(1, label, torch.Generator())  # a one-line error for a class out of range
+            start.label = int(label)
+            start.image = g.render(start.latent[None], start.space, start.label)[0]
+        return start
     return g.seed_latent(seed, label)
 
 
-def write_edit(g: Generator, start: Projection, direction: str, strengths: list[float], target: Path,
+def write_edit(g: Generator, start: Projection, direction: str | None, strengths: list[float], target: Path,
                layers: str | None = None) -> Path:
-    """The start moved by each strength: a .png strip, .gif, .mp4 or float32 .npy of the images."""
+    """The start moved by each strength: a .png strip, .gif, .mp4 or float32 .npy of the images (no
+    direction: the start alone, as redrawn in another class)."""
     target = animation_target(target)
-    x = g.edit(start, direction, strengths, layers)
+    x = start.image[None] if direction is None else g.edit(start, direction, strengths, layers)
     return write_frames(x, target, len(x), info_of(g, direction=direction, strengths=strengths, layers=layers))
 
 

@@ -113,7 +113,9 @@ def find_directions(recipe: Recipe, G: nn.Module, spec: DataSpec, seed: int = 0,
     else:
         x = z[:, recipe.one_hot_code:].flatten(1).float().cpu()
         features = synthesize(recipe, G, spec, z, labels).flatten(1)
-    classes = _class_labels(recipe, G, spec, z, labels if recipe.conditional else None)
+    # a conditional generator without w takes its class as an input, not in z: edit it with --label
+    has_classes = recipe.has_styles or not recipe.conditional
+    classes = _class_labels(recipe, G, spec, z, labels if recipe.conditional else None) if has_classes else None
     names = list(spec.class_names) or [str(i) for i in range(spec.num_classes)]
     found = _class_vectors(x, classes, names, space) if classes is not None else []
     return found + _principal(x, space, features)

@@ -40,8 +40,7 @@ Tensor = torch.Tensor
 
 SPACES = ("w", "w+", "z")
 DEFAULT_STEPS = 200
-LR = 0.1  # Adam's peak learning rate in w (StyleGAN2's projector); z takes Z_LR
-Z_LR = 0.05
+LR = 0.1  # Adam's peak learning rate (StyleGAN2's projector; in z as well: benchmarks/RESULTS.md)
 LATENT_NOISE = 0.05  # initial latent noise, in units of the latent's spread
 NOISE_RAMP = 0.75  # ... ramped down to zero by this fraction of the steps
 LR_RAMPDOWN = 0.25
@@ -151,7 +150,7 @@ class _Latents:
         self.code = 0 if recipe.conditional else recipe.one_hot_code
         b = n * s
         if space == "z":
-            self.scale, self.peak = 1.0, Z_LR
+            self.scale = 1.0
             self.value = torch.zeros(0)  # set by pick_z
         else:
             with torch.no_grad():
@@ -159,7 +158,6 @@ class _Latents:
                 ws = G.w(z, labels if recipe.conditional else None)  # [M, w_dim], classes uniform
                 mean = ws.mean(0, keepdim=True)
                 self.scale = float((ws - mean).square().sum(-1).mean().sqrt())
-            self.peak = LR
             layers = G.num_ws if space == "w+" else 1
             self.value = mean.repeat(n, 1).unsqueeze(1).repeat(1, layers, 1).clone()  # [b, layers, w_dim]
         self.noise = None
@@ -227,8 +225,18 @@ def project(recipe: Recipe, G: nn.Module, spec: DataSpec, targets: Tensor, space
         raise GanforgeError(f"images of shape {tuple(targets.shape[1:])} cannot be projected into a generator of "
                             f"{tuple(spec.shape)} images")
     device = next(G.parameters()).device
-    G.eval().requires_grad_(False)
-    dist = (distance or perceptual_for(spec)).to(device)
+    trainable = [q for q in G.parameters() if q.requires_grad]
+    G.eval().requires_grad_(False)  # gradients for the latents only
+    try:
+        return _optimise(recipe, G, spec, targets, space, steps, pixel, noise, seed, frames,
+                         (distance or perceptual_for(spec)).to(device), progress, device)
+    finally:
+        for q in trainable:
+            q.requires_grad_(True)
+
+
+def _optimise(recipe: Recipe, G: nn.Module, spec: DataSpec, targets: Tensor, space: str, steps: int, pixel: float,
+              noise: bool, seed: int, frames: int, dist: PerceptualDistance, progress, device) -> list[Projection]:
     starts = _starts(recipe, spec, space)
     n, s = len(targets), len(starts)
     target = targets.to(device).float().repeat_interleave(s, 0)  # [n * s, C, H, W], image-major
@@ -245,13 +253,13 @@ def project(recipe: Recipe, G: nn.Module, spec: DataSpec, targets: Tensor, space
     lat.value.requires_grad_(True)
     for m in lat.noise or []:
         m.requires_grad_(True)
-    opt = torch.optim.Adam(lat.variables(), lr=lat.peak, betas=(0.9, 0.999))
+    opt = torch.optim.Adam(lat.variables(), lr=LR, betas=(0.9, 0.999))
     marks = {round(i * (steps - 1) / max(frames - 1, 1)) for i in range(frames)} if frames > 1 else {steps - 1}
     snapshots, history = [lat.value.detach().clone()], []
     for step in range(steps):
         t = step / steps
         for group in opt.param_groups:
-            group["lr"] = lr_at(t, lat.peak)
+            group["lr"] = lr_at(t, LR)
         spread = lat.scale * LATENT_NOISE * max(0.0, 1 - t / NOISE_RAMP) ** 2
         shape = lat.value.shape[1:]
         noisy = lat.value + gens.draw(lambda k, gen: torch.randn(k, *shape, generator=gen, device=device)) * spread
@@ -270,10 +278,10 @@ def project(recipe: Recipe, G: nn.Module, spec: DataSpec, targets: Tensor, space
         history.append(per.detach())
         if step in marks and step:
             snapshots.append(lat.value.detach().clone())
-    if not torch.equal(snapshots[-1], lat.value.detach()):
-        snapshots.append(lat.value.detach().clone())
         if progress is not None:
             progress(step + 1, steps)
+    if not torch.equal(snapshots[-1], lat.value.detach()):
+        snapshots.append(lat.value.detach().clone())
     return _results(lat, spec, targets, target, loss_of, dist, snapshots, history, starts)
 
 

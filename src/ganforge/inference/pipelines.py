@@ -219,11 +219,12 @@ class Generator(Pipeline):
             x = inversion.render(self.recipe, self.net, space, latents.to(dev), labels, maps)
         return self.spec.from_model(x.float()).cpu()
 
-    def edit(self, start: inversion.Projection, direction: str, strengths: list[float],
+    def edit(self, start: inversion.Projection, direction: str | found_directions.Direction, strengths: list[float],
              layers: str | None = None) -> torch.Tensor:
-        """``start`` (a projection, or :meth:`seed_latent`) moved along the named direction by each strength
-        (standard deviations): images [S, C, H, W] in [0, 1]."""
-        d = found_directions.direction_named(self.directions(), direction)
+        """``start`` (a projection, or :meth:`seed_latent`) moved along a direction (one of :meth:`directions`,
+        or its name) by each strength (in the direction's ``unit``): images [S, C, H, W] in [0, 1]."""
+        d = direction if isinstance(direction, found_directions.Direction) else \
+            found_directions.direction_named(self.directions(), direction)
         if (start.space == "z") != (d.space == "z"):
             raise GanforgeError(f"a latent in {start.space} cannot move along a direction in {d.space}; project with "
                                 f"--space {d.space}")
