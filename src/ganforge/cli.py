@@ -185,11 +185,13 @@ def project(
     noise: bool = typer.Option(True, help="Optimise a style-based generator's noise maps too (--no-noise: keep "
                                           "its fixed ones)."),
     seed: int = typer.Option(0, help="Random seed (starts and latent noise)."),
+    init: str = typer.Option("mean", help="Start: mean (the mean w; the best of random z) or encoder (a learned "
+                                          "encoder's guess; trained once per run, kept in RUN)."),
 ) -> None:
     """Project real images into the latent space (then ganforge edit --latent OUT/latent.npy)."""
     from .editing import project_files
 
-    results = project_files(_sampler(run_dir), image, out_path, space, steps, pixel, noise, seed)
+    results = project_files(_sampler(run_dir), image, out_path, space, steps, pixel, noise, seed, init=init)
     for name, p, folder in results:
         label = "" if p.label is None else f", class {p.label}"
         out.print(f"{name}: PSNR {p.psnr:.2f} dB, perceptual distance {p.distance:.4f}{label} -> {folder}")

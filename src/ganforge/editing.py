@@ -57,7 +57,8 @@ def loss_describe(g: Generator, pixel: float) -> str:
 
 
 def project_files(g: Generator, image: Path, out_dir: Path, space: str | None, steps: int, pixel: float,
-                  noise: bool, seed: int, progress: bool = True) -> list[tuple[str, Projection, Path]]:
+                  noise: bool, seed: int, progress: bool = True,
+                  init: str = "mean") -> list[tuple[str, Projection, Path]]:
     """``ganforge project``: every image of ``image`` (a file, a folder, an .npy) projected, each written to
     ``out_dir`` (one image) or ``out_dir/<name>/`` (several). Returns (name, projection, folder) per image."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -70,9 +71,9 @@ def project_files(g: Generator, image: Path, out_dir: Path, space: str | None, s
                   TimeRemainingColumn(), console=err, disable=not progress, transient=True) as bar:
         task = bar.add_task("project", total=steps)
         results = g.project(torch.stack([_fit(g, img) for _, img in found]), space, steps, pixel, noise, seed,
-                            progress=lambda done, total: bar.update(task, completed=done))
+                            progress=lambda done, total: bar.update(task, completed=done), init=init)
     seconds = time.perf_counter() - t0
-    settings = {"steps": steps, "pixel": pixel, "noise_maps_optimised": noise, "seed": seed,
+    settings = {"steps": steps, "init": init, "pixel": pixel, "noise_maps_optimised": noise, "seed": seed,
                 "seconds": round(seconds, 2), "images_in_batch": len(found)}
     out = []
     for (name, _), p in zip(found, results):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -39,6 +40,7 @@ from .perceptual import PerceptualDistance, perceptual_for
 Tensor = torch.Tensor
 
 SPACES = ("w", "w+", "z")
+INITS = ("mean", "encoder")
 DEFAULT_STEPS = 200
 LR = 0.1  # Adam's peak learning rate (StyleGAN2's projector; in z as well: benchmarks/RESULTS.md)
 LATENT_NOISE = 0.05  # initial latent noise, in units of the latent's spread
@@ -179,6 +181,14 @@ class _Latents:
                     best[better], best_loss = z[better], torch.minimum(loss, best_loss)
         self.value = best
 
+    def start_at(self, guess: Tensor) -> None:
+        """Start from an encoder's guesses ``[n * starts, dim]`` (w, or z's continuous part, flattened)."""
+        if self.space == "z":
+            shape = self.recipe.latent(1, None, guess.device).shape[1:]
+            self.value = guess.view(len(guess), shape[0] - self.code, *shape[1:]).clone()
+        else:
+            self.value = guess[:, None].repeat(1, self.value.shape[1], 1).clone()
+
     def variables(self) -> list[Tensor]:
         return [self.value] + (self.noise or [])
 
@@ -210,17 +220,20 @@ def render(recipe: Recipe, G: nn.Module, space: str, latents: Tensor, labels: Te
 
 def project(recipe: Recipe, G: nn.Module, spec: DataSpec, targets: Tensor, space: str | None = None,
             steps: int = DEFAULT_STEPS, pixel: float = 0.0, noise: bool = True, seed: int = 0, frames: int = 16,
-            distance: PerceptualDistance | None = None,
-            progress: Callable[[int, int], None] | None = None) -> list[Projection]:
+            distance: PerceptualDistance | None = None, progress: Callable[[int, int], None] | None = None,
+            init: str = "mean", run_dir: Path | None = None) -> list[Projection]:
     """Project ``targets`` (images ``[N, C, H, W]`` in [0, 1] at the generator's size and channels) into
     ``space`` (default w for style-based generators, z otherwise) in ``steps`` steps; see the module text.
     ``pixel`` weights a pixel MSE added to the perceptual loss; ``noise`` optimises a style-based
     generator's noise maps; ``frames`` images make each result's walk; ``progress(step, steps)`` is called
-    after every step."""
+    after every step. ``init``: ``mean`` (the mean w, or the best of random z) or ``encoder`` (the guess of
+    an encoder trained on the generator's samples, :mod:`ganforge.inference.encoder`, kept in ``run_dir``)."""
     space = space or ("w" if recipe.has_styles else "z")
     check_projectable(recipe, spec, space)
     if steps < 1:
         raise GanforgeError(f"--steps {steps} is not allowed; expected an integer >= 1")
+    if init not in INITS:
+        raise GanforgeError(f"--init {init!r}: expected one of {', '.join(INITS)}")
     if tuple(targets.shape[1:]) != tuple(spec.shape):
         raise GanforgeError(f"images of shape {tuple(targets.shape[1:])} cannot be projected into a generator of "
                             f"{tuple(spec.shape)} images")
@@ -228,27 +241,39 @@ def project(recipe: Recipe, G: nn.Module, spec: DataSpec, targets: Tensor, space
     trainable = [q for q in G.parameters() if q.requires_grad]
     G.eval().requires_grad_(False)  # gradients for the latents only
     try:
+        guess = None
+        if init == "encoder":
+            from .encoder import encoder_for
+
+            enc = encoder_for(recipe, G, spec, "z" if space == "z" else "w", run_dir)
+            with torch.no_grad():
+                guess = enc(targets.to(device).float())
         return _optimise(recipe, G, spec, targets, space, steps, pixel, noise, seed, frames,
-                         (distance or perceptual_for(spec)).to(device), progress, device)
+                         (distance or perceptual_for(spec)).to(device), progress, device, guess)
     finally:
         for q in trainable:
             q.requires_grad_(True)
 
 
 def _optimise(recipe: Recipe, G: nn.Module, spec: DataSpec, targets: Tensor, space: str, steps: int, pixel: float,
-              noise: bool, seed: int, frames: int, dist: PerceptualDistance, progress, device) -> list[Projection]:
+              noise: bool, seed: int, frames: int, dist: PerceptualDistance, progress, device,
+              guess: Tensor | None) -> list[Projection]:
     starts = _starts(recipe, spec, space)
     n, s = len(targets), len(starts)
     target = targets.to(device).float().repeat_interleave(s, 0)  # [n * s, C, H, W], image-major
 
+    to_target = dist.towards(target)
+
     def loss_of(model_images: Tensor, tgt: Tensor) -> Tensor:
         x = (model_images.float() + 1) / 2  # no clamp: it would cut the gradient outside [0, 1]
-        per = dist(x, tgt)
+        per = to_target(x)
         return per + pixel * (x - tgt).square().flatten(1).mean(1) if pixel else per
 
     lat = _Latents(recipe, G, spec, space, n, starts, noise, seed, device)
     gens = _PerImage(n, s, seed, device)
-    if space == "z":
+    if guess is not None:
+        lat.start_at(guess.repeat_interleave(s, 0))
+    elif space == "z":
         lat.pick_z(target, loss_of, gens)
     lat.value.requires_grad_(True)
     for m in lat.noise or []:

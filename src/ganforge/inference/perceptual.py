@@ -14,6 +14,8 @@ Used by projection (:mod:`ganforge.inference.inversion`) as its loss and as a re
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -28,7 +30,7 @@ def _unit(x: Tensor) -> Tensor:
 
 
 class PerceptualDistance(nn.Module):
-    """``d(a, b) -> [N]`` for images ``[N, C, H, W]`` in [0, 1] (differentiable in both)."""
+    """``d(a, b) -> [N]`` for images ``[N, C, H, W]`` in [0, 1] (differentiable in ``a``)."""
 
     def __init__(self, name: str, describe: str) -> None:
         super().__init__()
@@ -38,10 +40,21 @@ class PerceptualDistance(nn.Module):
         raise NotImplementedError
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
-        total = torch.zeros(len(a), device=a.device)
-        for fa, fb in zip(self.activations(a), self.activations(b)):
-            total = total + (_unit(fa) - _unit(fb)).square().sum(1).mean((1, 2))
-        return total
+        return self.towards(b)(a)
+
+    def towards(self, targets: Tensor) -> Callable[[Tensor], Tensor]:
+        """The distance to fixed ``targets`` as a function of images ``[N, C, H, W]`` (differentiable), the
+        targets' activations computed once: what projection calls at every step."""
+        with torch.no_grad():
+            fixed = [_unit(f) for f in self.activations(targets)]
+
+        def distance(a: Tensor) -> Tensor:
+            total = torch.zeros(len(a), device=a.device)
+            for fa, fb in zip(self.activations(a), fixed):
+                total = total + (_unit(fa) - fb).square().sum(1).mean((1, 2))
+            return total
+
+        return distance
 
 
 class DigitsPerceptual(PerceptualDistance):

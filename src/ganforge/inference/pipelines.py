@@ -167,12 +167,14 @@ class Generator(Pipeline):
 
     # ------------------------------------------------------------ projection and editing
     def project(self, images: Any, space: str | None = None, steps: int = inversion.DEFAULT_STEPS,
-                pixel: float = 0.0, noise: bool = True, seed: int = 0, frames: int = 16,
-                progress=None) -> inversion.Projection | list[inversion.Projection]:
+                pixel: float = 0.0, noise: bool = True, seed: int = 0, frames: int = 16, progress=None,
+                init: str = "mean") -> inversion.Projection | list[inversion.Projection]:
         """Project real images into the latent space (:mod:`ganforge.inference.inversion`): ``images`` a
         tensor [C, H, W] / [N, C, H, W] in [0, 1], a PIL image or an array, fitted to the generator's size
-        (centred square crop) and channels. Returns a :class:`~ganforge.inference.inversion.Projection`
-        (its ``latent``, ``image``, ``walk``, ``psnr`` ...) per image; one for one image."""
+        (centred square crop) and channels. ``init="encoder"`` starts from a learned encoder's guess (trained
+        on the generator's samples once, kept in the run directory). Returns a
+        :class:`~ganforge.inference.inversion.Projection` (its ``latent``, ``image``, ``walk``, ``psnr`` ...)
+        per image; one for one image."""
         from .tiling import as_tensor, prepare
         from ..data.images import square
 
@@ -180,7 +182,7 @@ class Generator(Pipeline):
         c, side = self.spec.shape[0], self.spec.shape[-1]
         fitted = torch.stack([square(prepare(img, c), side) for img in batch])
         found = inversion.project(self.recipe, self.net, self.spec, fitted, space, steps, pixel, noise, seed, frames,
-                                  progress=progress)
+                                  progress=progress, init=init, run_dir=self.run_dir)
         single = not (torch.is_tensor(images) and images.dim() == 4) and len(found) == 1
         return found[0] if single else found
 
