@@ -95,9 +95,11 @@ def main() -> None:
     read = clf.predict(flat16(images))
     res["projection"] = {
         "space": found[0].space, "same_digit": float((read == y).mean()),
-        "psnr_db_mean": statistics.mean(p.psnr for p in found), "psnr_db_median": statistics.median(p.psnr for p in found),
+        "psnr_db_mean": statistics.mean(p.psnr for p in found),
+        "psnr_db_median": statistics.median(p.psnr for p in found),
         "perceptual_distance_mean": statistics.mean(p.distance for p in found),
-        "seconds_per_image_alone_median": statistics.median(times) if times else None, "seconds_per_image_in_batch": batch_s / n}
+        "seconds_per_image_alone_median": statistics.median(times) if times else None,
+        "seconds_per_image_in_batch": batch_s / n}
     if found[0].label is not None:
         res["projection"]["class_found_equals_true"] = float(np.mean([p.label == t for p, t in zip(found, y)]))
 

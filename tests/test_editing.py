@@ -88,6 +88,28 @@ def test_seed_latent_renders_the_sample_of_that_seed(sg_run, tiny_run):
         assert torch.allclose(g.edit(start, "pc0", [0.0])[0], start.image, atol=1e-5)
 
 
+def test_the_encoder_start_guesses_better_than_the_mean_and_is_kept_with_the_run(tmp_path, monkeypatch, sg_run):
+    import shutil
+
+    from ganforge.inference import encoder
+
+    run = tmp_path / "run"
+    shutil.copytree(sg_run, run)
+    monkeypatch.setattr(encoder, "STEPS", 300)
+    g = ganforge.load(run)
+    starts = [g.seed_latent(s) for s in range(50, 58)]
+    w = torch.cat([s.latent for s in starts])
+    enc = encoder.encoder_for(g.recipe, g.net, g.spec, "w", run)
+    assert (run / "inversion-encoder-w.safetensors").is_file()
+    guess = enc(torch.stack([s.image for s in starts]))
+    assert (guess - w).square().mean() < (w.mean(0) - w).square().mean()  # better than one shared start
+    monkeypatch.setattr(encoder, "train_encoder", lambda *a, **k: pytest.fail("trained again"))
+    again = encoder.encoder_for(g.recipe, g.net, g.spec, "w", run)
+    assert torch.equal(again(starts[0].image[None]), enc(starts[0].image[None]))
+    p = g.project(starts[0].image, steps=3, init="encoder", frames=2)
+    assert p.space == "w"
+
+
 # ---------------------------------------------------------------- directions
 def test_directions_of_a_conditional_generator_point_to_its_class_means(sg_run):
     from ganforge.inference.directions import find_directions
@@ -172,6 +194,8 @@ def test_a_folder_projects_into_one_subfolder_per_image(tmp_path, capsys, tiny_r
     (["project", "{sg}", "--image", "{img}", "--out", "{tmp}/p", "--space", "q"], "--space 'q': expected one of w"),
     (["project", "{tiny}", "--image", "{tmp}/none.png", "--out", "{tmp}/p"], "does not exist"),
     (["project", "{tiny}", "--image", "{img}", "--out", "{tmp}/p", "--steps", "0"], "--steps 0 is not allowed"),
+    (["project", "{tiny}", "--image", "{img}", "--out", "{tmp}/p", "--init", "best"], "--init 'best': expected one "
+     "of mean, encoder"),
     (["project", "{ddpm}", "--image", "{img}", "--out", "{tmp}/p"], "projection needs a one-pass generator"),
     (["project", "{sr}", "--image", "{img}", "--out", "{tmp}/p"], "use ganforge upscale"),
     (["edit", "{sg}", "--direction", "pc0", "--out", "{tmp}/e.png"], "edit needs one start"),

@@ -37,8 +37,8 @@ LAYERS = [
     ["recipes", "recipes.*"],
     ["measure"],
     ["train", "train.*"],
-    ["api", "evaluation", "sampling", "editing", "translation", "superres", "compare", "export", "server", "cli", "__main__",
-     ""],
+    ["api", "evaluation", "sampling", "editing", "translation", "superres", "compare", "export", "server", "cli",
+     "__main__", ""],
 ]
 
 

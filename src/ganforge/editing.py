@@ -70,7 +70,7 @@ def project_files(g: Generator, image: Path, out_dir: Path, space: str | None, s
     with Progress(TextColumn("projecting"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                   TimeRemainingColumn(), console=err, disable=not progress, transient=True) as bar:
         task = bar.add_task("project", total=steps)
-        results = g.project(torch.stack([_fit(g, img) for _, img in found]), space, steps, pixel, noise, seed,
+        results = g.project([img for _, img in found], space, steps, pixel, noise, seed,
                             progress=lambda done, total: bar.update(task, completed=done), init=init)
     seconds = time.perf_counter() - t0
     settings = {"steps": steps, "init": init, "pixel": pixel, "noise_maps_optimised": noise, "seed": seed,
@@ -80,13 +80,6 @@ def project_files(g: Generator, image: Path, out_dir: Path, space: str | None, s
         folder = out_dir if len(found) == 1 else out_dir / Path(name).with_suffix("").as_posix().replace("/", "_")
         out.append((name, p, write_projection(g, p, folder, name, settings)))
     return out
-
-
-def _fit(g: Generator, img: torch.Tensor) -> torch.Tensor:
-    from .data.images import square
-    from .inference.tiling import prepare
-
-    return square(prepare(img, g.spec.shape[0]), g.spec.shape[-1])
 
 
 def read_latent(g: Generator, path: Path) -> Projection:
@@ -108,7 +101,8 @@ def read_latent(g: Generator, path: Path) -> Projection:
         with np.load(noise_path, allow_pickle=False) as z:
             noise = [torch.from_numpy(z[k]) for k in sorted(z.files, key=lambda k: int(k.split("_")[-1]))]
     image = g.render(a[None], space, meta.get("label"), noise)[0]
-    return Projection(space, a, meta.get("label"), noise, image, image, image[None], 0.0, 0.0)
+    return Projection(space, a, meta.get("label"), noise, image, image, image[None], meta.get("psnr_db", float("nan")),
+                      meta.get("perceptual_distance", float("nan")))
 
 
 def _latent_shapes(g: Generator) -> dict[str, list[tuple[int, ...]]]:

@@ -65,8 +65,9 @@ def _targets(recipe: Recipe, G: nn.Module, spec: DataSpec, space: str, n: int, s
         return x, G.w(z, labels if recipe.conditional else None)
 
 
-def train_encoder(recipe: Recipe, G: nn.Module, spec: DataSpec, space: str, steps: int = STEPS,
+def train_encoder(recipe: Recipe, G: nn.Module, spec: DataSpec, space: str, steps: int | None = None,
                   seed: int = 0) -> LatentEncoder:
+    steps = steps or STEPS
     device = next(G.parameters()).device
     _, probe = _targets(recipe, G, spec, space, 2, seed, device)
     torch.manual_seed(seed)

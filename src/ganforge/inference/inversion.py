@@ -139,6 +139,10 @@ class _PerImage:
         """``fn(starts, gen)`` for every image's generator, concatenated: ``[n * starts, ...]``."""
         return torch.cat([fn(self.starts, gen) for gen in self.gens])
 
+    def randn(self, shape: torch.Size) -> Tensor:
+        """Standard normal ``[n * starts, *shape]``."""
+        return self.draw(lambda k, gen: torch.randn(k, *shape, generator=gen, device=gen.device))
+
 
 class _Latents:
     """The optimised variables of one space and how they become images (model space)."""
@@ -286,8 +290,7 @@ def _optimise(recipe: Recipe, G: nn.Module, spec: DataSpec, targets: Tensor, spa
         for group in opt.param_groups:
             group["lr"] = lr_at(t, LR)
         spread = lat.scale * LATENT_NOISE * max(0.0, 1 - t / NOISE_RAMP) ** 2
-        shape = lat.value.shape[1:]
-        noisy = lat.value + gens.draw(lambda k, gen: torch.randn(k, *shape, generator=gen, device=device)) * spread
+        noisy = lat.value + gens.randn(lat.value.shape[1:]) * spread
         per = loss_of(lat.images(noisy), target)
         total = per.sum()
         if lat.noise is not None:

@@ -169,22 +169,27 @@ class Generator(Pipeline):
     def project(self, images: Any, space: str | None = None, steps: int = inversion.DEFAULT_STEPS,
                 pixel: float = 0.0, noise: bool = True, seed: int = 0, frames: int = 16, progress=None,
                 init: str = "mean") -> inversion.Projection | list[inversion.Projection]:
-        """Project real images into the latent space (:mod:`ganforge.inference.inversion`): ``images`` a
-        tensor [C, H, W] / [N, C, H, W] in [0, 1], a PIL image or an array, fitted to the generator's size
-        (centred square crop) and channels. ``init="encoder"`` starts from a learned encoder's guess (trained
+        """Project real images into the latent space (:mod:`ganforge.inference.inversion`): ``images`` as
+        :meth:`fit_images` takes them. ``init="encoder"`` starts from a learned encoder's guess (trained
         on the generator's samples once, kept in the run directory). Returns a
         :class:`~ganforge.inference.inversion.Projection` (its ``latent``, ``image``, ``walk``, ``psnr`` ...)
         per image; one for one image."""
-        from .tiling import as_tensor, prepare
-        from ..data.images import square
-
-        batch = as_tensor(images)
-        c, side = self.spec.shape[0], self.spec.shape[-1]
-        fitted = torch.stack([square(prepare(img, c), side) for img in batch])
+        fitted = self.fit_images(images)
         found = inversion.project(self.recipe, self.net, self.spec, fitted, space, steps, pixel, noise, seed, frames,
                                   progress=progress, init=init, run_dir=self.run_dir)
-        single = not (torch.is_tensor(images) and images.dim() == 4) and len(found) == 1
+        single = not isinstance(images, (list, tuple)) and not (torch.is_tensor(images) and images.dim() == 4)
         return found[0] if single else found
+
+    def fit_images(self, images: Any) -> torch.Tensor:
+        """Images (a tensor [C, H, W] / [N, C, H, W] in [0, 1], a PIL image, an array, or a list of them, any
+        sizes and channel counts) -> [N, C, R, R] at this generator's size and channels (centred square crop)."""
+        from ..data.images import square
+        from .tiling import as_tensor, prepare
+
+        items = [img for item in images for img in as_tensor(item)] if isinstance(images, (list, tuple)) \
+            else list(as_tensor(images))
+        c, side = self.spec.shape[0], self.spec.shape[-1]
+        return torch.stack([square(prepare(img, c), side) for img in items])
 
     def directions(self, seed: int = 0) -> list[found_directions.Direction]:
         """Class directions (where labels exist) and principal directions of the latent space
@@ -207,7 +212,8 @@ class Generator(Pipeline):
             latent, cls = z[:, code:], z[:, :code].argmax(1) if code else labels
         image = self.synthesize(z, labels)[0]
         return inversion.Projection(space, latent[0].detach().cpu() if space == "z" else latent.detach().cpu(),
-                                    None if cls is None else int(cls[0]), None, image, image, image[None], 99.0, 0.0)
+                                    None if cls is None else int(cls[0]), None, image, image, image[None], float("inf"),
+                                    0.0)
 
     def render(self, latents: torch.Tensor, space: str, label: int | None = None,
                noise: list[torch.Tensor] | None = None) -> torch.Tensor:
