@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from .data import DataRequest, load_dataset
+from .data import DataRequest
+from .data.base import load_training_set
 from .errors import GanforgeError
 from .version import __version__
 
@@ -32,7 +33,7 @@ PROBE_STEPS = 10  # denoising steps timed for an iterative sampler, scaled to it
 BATCH1_REPEATS = 5
 GRID_COLUMNS = 16
 QUALITY_KEYS = ["fd", "kid_mean", "precision", "recall", "density", "coverage", "class_confident",
-                "classes_present"]
+                "classes_present", "mem_ratio", "mem_copies"]
 STABILITY_KEYS = ["fd", "precision", "recall", "coverage", "class_confident"]
 
 
@@ -225,13 +226,17 @@ def compare(runs: list[str | Path], data: str | None = None, n: int = 1000, seed
         g, cfg = e.generator, e.generator.recipe.cfg
         key = (data or cfg.data, cfg.resolution, cfg.channels)
         if key not in references:
-            references[key] = load_dataset(key[0], DataRequest(cfg.resolution, cfg.channels, cfg.data_root, "train"))
-        real = references[key]
+            real, held = load_training_set(key[0], DataRequest(cfg.resolution, cfg.channels, cfg.data_root, "train"),
+                                           1.0, 0)  # the whole train split; its test split when it has one
+            references[key] = real, held if real.kind == "image" else None
+        real, held = references[key]
         t0 = time.perf_counter()
         with torch.inference_mode():
             fake, labels = g.draw(n, seed)
         draw_s = time.perf_counter() - t0
-        quality = evaluate_samples(fake, real, default_metrics(real), seed=seed, requested_labels=labels)
+        names = default_metrics(real) + (["memorization"] if held is not None else [])
+        quality = evaluate_samples(fake, real, names, seed=seed, requested_labels=labels, train_set=real,
+                                   held_out=held)
         protocol = quality.pop("protocol")
         e.row = {"run": str(e.run), "name": e.name, "recipe": cfg.recipe, "sampler": e.sampler or "one pass",
                  "seed": cfg.seed, **{k: quality[k] for k in QUALITY_KEYS if k in quality},

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from .data import Dataset
 from .data.run_data import RunData
 from .metrics import default_metrics
 from .recipes.base import Recipe, Shards
 
 
-def final_names(data: Dataset) -> list[str]:
-    """What the end of training measures for the report: the data's defaults without kid (slow), with prdc."""
-    names = [m for m in default_metrics(data) if m != "kid"]
+def final_names(data: RunData) -> list[str]:
+    """What the end of training measures for the report: the data's defaults without kid (slow), with prdc, and
+    memorisation beside quality wherever the data has real images the run never trained on."""
+    names = [m for m in default_metrics(data.train) if m != "kid"]
     if "modes" not in names and "prdc" not in names:
         names.append("prdc")
+    if data.train.kind == "image" and data.held_out() is not None:
+        names.append("memorization")
     return names
 
 

@@ -316,7 +316,8 @@ def evaluate_samples(
 
     Returns flat keys (only those computed): fd, kid_mean, kid_std, precision, recall, density,
     coverage, class_confident, classes_present, class_kl, label_agreement, modes, hq_frac,
-    reverse_kl, fid, is_mean, is_std, mem_ratio, mem_copies, mem_fake_nn, mem_real_nn; and ``protocol``.
+    reverse_kl, fid, is_mean, is_std, mem_ratio, mem_copies, mem_copies_heldout, mem_fake_nn, mem_real_nn;
+    and ``protocol``.
     """
     if isinstance(metrics, str):  # "fd,kid" as typed on a command line
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -361,7 +362,9 @@ def evaluate_samples(
         protocol["classifier"] = f"{card['name']} (test accuracy {card['test_accuracy']:.4f}, seed {card['seed']})"
     if "memorization" in names:
         protocol["memorization"] = (f"pixel L2 to the nearest of {len((train_set or real).x)} training images; "
-                                    f"{len(held_out.x) if held_out is not None else 0} held-out real images")
+                                    f"{len(held_out.x) if held_out is not None else 0} held-out real images; "
+                                    "copies: nearer than 99 % of them after blur at <= 32 px, allowing mirror "
+                                    "images and one-pixel shifts")
     if "modes" in names:
         protocol["modes_rule"] = "nearest mode; high quality if within 3 std (PacGAN / VEEGAN)"
     out["protocol"] = protocol

@@ -464,7 +464,7 @@ class Trainer:
             return self.last_eval[1]
         if not self.cfg.eval.final_n:
             return None
-        return self.measure(self.cfg.eval.final_n, final_names(self.data))
+        return self.measure(self.cfg.eval.final_n, final_names(self.run_data))
 
     def evaluate(self) -> None:
         """Metrics of the (EMA) generator against the training data; keeps checkpoints/best."""
