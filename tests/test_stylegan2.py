@@ -211,6 +211,28 @@ def test_memorization_tells_copies_from_new_samples():
     assert torch.allclose(pairs[:3], pairs[3:], atol=1e-3)  # each sample above the training image it copies
 
 
+def test_the_copy_check_catches_near_copies_that_pixel_distance_misses():
+    from ganforge.data import DataRequest, load_dataset
+    from ganforge.metrics.memorization import memorization
+
+    train = load_dataset("digits", DataRequest(resolution=16, split="train")).x
+    held = load_dataset("digits", DataRequest(resolution=16, split="test")).x
+    pick = train[:40]
+    for near_copy in (torch.roll(pick, 1, 3), pick.flip(3), pick * 0.9, ((pick - 0.5) * 0.8 + 0.5)):
+        r = memorization(near_copy, train, held)
+        assert r["mem_copies"] == 1.0, r
+    fresh = memorization(held[:100].flip(2), train, held)  # upside-down digits: images it never saw
+    assert fresh["mem_copies"] < 0.05 and 0.005 < fresh["mem_copies_heldout"] < 0.02, fresh
+
+
+def test_every_run_reports_memorization_beside_quality_at_the_end(cgan_run):
+    import json
+
+    final = json.loads((cgan_run / "final_metrics.json").read_text())
+    assert 0 <= final["mem_copies"] <= 1 and final["mem_ratio"] > 0 and "fd" in final
+    assert "held-out real images" in final["protocol"]["memorization"]
+
+
 def test_memorization_from_eval_on_a_run(sg_run, tmp_path, monkeypatch):
     import shutil
 

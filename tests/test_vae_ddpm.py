@@ -153,6 +153,7 @@ def test_compare_measures_every_run_by_one_protocol(runs, tmp_path, capsys):
     for r in rows.values():
         assert r["fd"] >= 0 and 0 <= r["coverage"] <= 1 and r["images_per_s_b256"] > 0 and r["train_cpu_s"] > 0
         assert r["steps"] > 0 and r["peak_memory_mb"] > 0
+        assert 0 <= r["mem_copies"] <= 1 and r["mem_ratio"] > 0  # memorisation beside quality
     assert rows["vae"]["params_sampling"] < rows["vae"]["params_trained"], "a VAE samples with its decoder only"
     assert rows["ddpm (ddpm-12)"]["ms_per_image_b1"] > rows["ddpm (ddim-2)"]["ms_per_image_b1"]
     assert result["protocol"]["n_fake"] == 20 and "scaled" in result["protocol"]["speed"]

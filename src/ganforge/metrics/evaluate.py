@@ -363,8 +363,8 @@ def evaluate_samples(
     if "memorization" in names:
         protocol["memorization"] = (f"pixel L2 to the nearest of {len((train_set or real).x)} training images; "
                                     f"{len(held_out.x) if held_out is not None else 0} held-out real images; "
-                                    "copies: nearer than 99 % of them after blur at <= 32 px, allowing mirror "
-                                    "images and one-pixel shifts")
+                                    "copies: nearer than 99 % of them after blur at <= 32 px and brightness and "
+                                    "contrast normalisation, allowing mirror images and one-pixel shifts")
     if "modes" in names:
         protocol["modes_rule"] = "nearest mode; high quality if within 3 std (PacGAN / VEEGAN)"
     out["protocol"] = protocol
