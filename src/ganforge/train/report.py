@@ -11,7 +11,9 @@ FINAL_KEYS = [("fd", "fd (lower is better)"), ("precision", "precision (quality)
               ("recall", "recall (diversity)"), ("density", "density"), ("coverage", "coverage (diversity)"),
               ("class_confident", "confident under the digits classifier"), ("classes_present", "classes present"),
               ("label_agreement", "label agreement (conditional)"), ("modes", "modes captured"),
-              ("hq_frac", "high-quality fraction"), ("reverse_kl", "reverse KL of modes")]
+              ("hq_frac", "high-quality fraction"), ("reverse_kl", "reverse KL of modes"),
+              ("mem_ratio", "memorisation: nearest-training distance / held-out's (~1: new images, ~0: copies)"),
+              ("mem_copies", "memorisation: share of samples that are near copies (held-out real images: ~0.01)")]
 
 
 TRANSLATION_ROWS = [("psnr", "PSNR (dB, higher is better)"), ("ssim", "SSIM (higher is better)"),
