@@ -192,7 +192,7 @@ def test_a_folder_projects_into_one_subfolder_per_image(tmp_path, capsys, tiny_r
     (["project", "{tiny}", "--image", "{img}", "--out", "{tmp}/p", "--space", "w"],
      "--space w: a dcgan generator has no intermediate latent w; use --space z"),
     (["project", "{sg}", "--image", "{img}", "--out", "{tmp}/p", "--space", "q"], "--space 'q': expected one of w"),
-    (["project", "{tiny}", "--image", "{tmp}/none.png", "--out", "{tmp}/p"], "does not exist"),
+    (["project", "{tiny}", "--image", "{tmp}/none.png", "--out", "{tmp}/p"], "--image '"),
     (["project", "{tiny}", "--image", "{img}", "--out", "{tmp}/p", "--steps", "0"], "--steps 0 is not allowed"),
     (["project", "{tiny}", "--image", "{img}", "--out", "{tmp}/p", "--init", "best"], "--init 'best': expected one "
      "of mean, encoder"),

@@ -25,8 +25,8 @@ from .translation import inputs_of, iter_inputs
 
 def read_images(path: Path) -> list[tuple[str, torch.Tensor]]:
     """(name, image [C, H, W] in [0, 1]) for an image file, a folder of images or an .npy of images."""
-    kind, names = inputs_of(Path(path).expanduser())
-    found = list(iter_inputs(Path(path).expanduser(), kind, names))
+    kind, names = inputs_of(Path(path).expanduser(), "--image")
+    found = list(iter_inputs(Path(path).expanduser(), kind, names, "--image"))
     bad = [name for name, img in found if img is None]
     if bad:
         raise GanforgeError(f"--image: cannot read {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''} (not an "

@@ -13,30 +13,31 @@ from .inference.tiling import default_fit, tile_count, translate_images
 from .io import read_array, save_npy
 
 
-def inputs_of(path: Path) -> tuple[str, list[str]]:
-    """What ``--input`` is: ("image", [file]) | ("folder", [relative files]) | ("npy", [file])."""
+def inputs_of(path: Path, option: str = "--input") -> tuple[str, list[str]]:
+    """What ``--input`` (or ``option``) is: ("image", [file]) | ("folder", [relative files]) | ("npy", [file])."""
     from .data.folder import find_images
 
     if not path.exists():
-        raise GanforgeError(f"--input {str(path)!r} does not exist")
+        raise GanforgeError(f"{option} {str(path)!r} does not exist")
     if path.is_dir():
         found = find_images(path)
         if not found:
-            raise GanforgeError(f"--input {str(path)!r} holds no image (png, jpg, jpeg, webp, bmp, gif, tif)")
+            raise GanforgeError(f"{option} {str(path)!r} holds no image (png, jpg, jpeg, webp, bmp, gif, tif)")
         return "folder", [str(p.relative_to(path)) for p in found]
     if path.suffix.lower() == ".npy":
         return "npy", [path.name]
     return "image", [path.name]
 
 
-def iter_inputs(path: Path, kind: str, names: list[str]) -> Iterator[tuple[str, torch.Tensor | None]]:
-    """(name, image [C, H, W] or None when unreadable) for each input."""
+def iter_inputs(path: Path, kind: str, names: list[str],
+                option: str = "--input") -> Iterator[tuple[str, torch.Tensor | None]]:
+    """(name, image [C, H, W] or None when unreadable) for each input (``option``: its flag, for errors)."""
     if kind == "npy":
-        a = torch.from_numpy(read_array(path, "--input").astype(np.float32, copy=False))
+        a = torch.from_numpy(read_array(path, option).astype(np.float32, copy=False))
         if a.dim() == 3:
             a = a[:, None]
         if a.dim() != 4 or a.shape[1] not in (1, 2, 3, 4):
-            raise GanforgeError(f"--input {str(path)!r} has shape {list(a.shape)}; expected images [N, C, H, W] "
+            raise GanforgeError(f"{option} {str(path)!r} has shape {list(a.shape)}; expected images [N, C, H, W] "
                                 "(or [N, H, W]) with values in [0, 1]")
         for i, img in enumerate(a):
             yield f"{i:05d}", img
