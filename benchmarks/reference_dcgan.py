@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -167,11 +168,23 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="ganforge config override (e.g. compile=true)")
     ap.add_argument("--quality", action="store_true", help="also measure fd/precision/recall/coverage at the end")
     ap.add_argument("--reference-img-s", type=float, default=None,
-                    help="reuse a measured reference speed instead of running its loop again")
+                    help="reuse a measured reference speed instead of running its loop again (not a same-run "
+                         "ratio: prefer --repeats)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="alternate reference and ganforge this many times in this process and report medians, "
+                         "so the ratio is measured side by side")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs", file=sys.stderr)
-    ref = args.reference_img_s or reference_loop(args.steps)
-    ours, run = ganforge_run(args.steps, args.set)
+    refs, ourss = [], []
+    for _ in range(args.repeats):
+        refs.append(args.reference_img_s or reference_loop(args.steps))
+        ours, run = ganforge_run(args.steps, args.set)
+        ourss.append(ours)
+    if args.repeats > 1:
+        pairs = sorted(o / r for o, r in zip(ourss, refs))
+        print(f"alternated {args.repeats} times: reference img/s {[round(r) for r in refs]}, ganforge "
+              f"{[round(o) for o in ourss]}; pairwise ratios {pairs[0]:.2f}-{pairs[-1]:.2f}")
+    ref, ours = statistics.median(refs), statistics.median(ourss)
     print(f"| loop | steps | img/s | vs reference |\n| --- | --- | --- | --- |\n"
           f"| reference script (PyTorch-GAN dcgan) | {args.steps} | {ref:.0f} | 1.00 |\n"
           f"| ganforge train, same nets ({' '.join(args.set) or 'defaults'}) | {args.steps} | {ours:.0f} | "
