@@ -56,6 +56,7 @@ def fd_of(run: Path) -> float:
 
 def equivalence(device: str) -> dict:
     """One loss and its gradients on CPU and CUDA from the same weights and inputs (float32, TF32 off)."""
+    from ganforge.data import DataRequest, load_dataset
     from ganforge.recipes import build_recipe, resolve
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -63,8 +64,6 @@ def equivalence(device: str) -> dict:
     out = {}
     for recipe in ("cgan", "stylegan2"):
         cfg = resolve(file_values={"recipe": recipe, "data": "digits"})
-        from ganforge.data import DataRequest, load_dataset
-
         data = load_dataset("digits", DataRequest(resolution=cfg.resolution, split="train"))
         r = build_recipe(cfg, data.spec())
         G, D = r.nets["G"], r.nets["D"]

@@ -22,7 +22,7 @@ from digit_judge import fit_judge, flat16
 
 import ganforge
 from ganforge.data import DataRequest, load_dataset
-from ganforge.inference.directions import Direction
+from ganforge.inference.directions import Direction, direction_named
 from ganforge.inference.perceptual import perceptual_for
 
 
@@ -121,7 +121,7 @@ def main() -> None:
         for i, p in enumerate(found):
             strip = g.edit(p, f"class-{targets[i]}", strengths, a.layers)
             hits += clf.predict(flat16(strip)) == targets[i]
-            cls = [dd for dd in g.directions() if dd.name == f"class-{targets[i]}"][0]
+            cls = direction_named(g.directions(), f"class-{targets[i]}")
             v = torch.randn(cls.vector.shape, generator=gen)
             rnd = Direction("random", "random", cls.space, v / v.norm(), cls.unit, "as long as the class edit")
             before.append(p.image)

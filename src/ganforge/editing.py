@@ -159,7 +159,8 @@ def write_directions(g: Generator, target: Path, seeds: list[int]) -> tuple[Path
     if target.suffix.lower() != ".png":
         raise GanforgeError(f"--out {str(target)!r}: expected FILE.png")
     found = g.directions()
-    rows = [g.edit(g.seed_latent(s), d.name, list(STRENGTHS[d.kind])) for d in found for s in seeds]
+    starts = [g.seed_latent(s) for s in seeds]
+    rows = [g.edit(start, d, list(STRENGTHS[d.kind])) for d in found for start in starts]
     save_image_grid(torch.cat(rows), target, nrow=7,
                     info=info_of(g, directions=", ".join(d.name for d in found), seeds=seeds, strengths=str(STRENGTHS)))
     return target, found

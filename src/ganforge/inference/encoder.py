@@ -9,7 +9,6 @@ safetensors + JSON) and reused while the generator's weights are the same.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data import DataSpec
+from ..metrics.features import hash_tensors
 from . import Recipe
 from .drawing import latents
 
@@ -43,14 +43,6 @@ class LatentEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.body(x * 2 - 1))
-
-
-def fingerprint(G: nn.Module) -> str:
-    h = hashlib.sha256()
-    for k, v in sorted(G.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def _targets(recipe: Recipe, G: nn.Module, spec: DataSpec, space: str, n: int, seed: int,
@@ -89,7 +81,7 @@ def encoder_for(recipe: Recipe, G: nn.Module, spec: DataSpec, space: str, run_di
     (and saved beside the run when ``run_dir`` is given and writable)."""
     from safetensors.torch import load_file, save_file
 
-    key = fingerprint(G)
+    key = hash_tensors(G.state_dict())
     base = None if run_dir is None else Path(run_dir) / f"inversion-encoder-{space.replace('+', '')}"
     if base is not None and base.with_suffix(".json").is_file():
         meta = json.loads(base.with_suffix(".json").read_text())

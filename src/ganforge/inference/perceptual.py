@@ -91,12 +91,7 @@ class RandomCNNPerceptual(PerceptualDistance):
         x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
         if x.shape[-1] < 16:
             x = F.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False)
-        x = x * 2 - 1
-        out = []
-        for conv in self.net.convs:
-            x = F.leaky_relu(conv(x), 0.2)
-            out.append(x)
-        return out
+        return self.net.activations(x * 2 - 1)
 
 
 def perceptual_for(spec: DataSpec) -> PerceptualDistance:

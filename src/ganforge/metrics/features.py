@@ -70,7 +70,8 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrinking)
 
 
-def _hash_tensors(tensors: dict[str, torch.Tensor]) -> str:
+def hash_tensors(tensors: dict[str, torch.Tensor]) -> str:
+    """A short sha256 of named tensors: changes whenever any weight does."""
     h = hashlib.sha256()
     for k in sorted(tensors):
         h.update(k.encode())
@@ -91,7 +92,7 @@ class DigitsFeatures(FeatureExtractor):
 
         self.model = load_digits_classifier()
         self.dim = FEATURE_DIM
-        self.fingerprint = _hash_tensors(self.model.state_dict())
+        self.fingerprint = hash_tensors(self.model.state_dict())
         self.describe = (
             f"digits: penultimate layer ({FEATURE_DIM}-d, after global average pooling) of ganforge's digits CNN "
             "trained on the digits train split; input converted to grey and resized to 16x16 "
@@ -134,10 +135,16 @@ class _RandomCNN(nn.Module):
             conv.bias.data.zero_()
         self.requires_grad_(False).eval()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every layer's output, first to last (the perceptual distance compares them all)."""
+        out = []
         for conv in self.convs:
             x = F.leaky_relu(conv(x), 0.2)
-        return x.mean((2, 3))
+            out.append(x)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activations(x)[-1].mean((2, 3))
 
 
 class RandomCNNFeatures(FeatureExtractor):
@@ -148,7 +155,7 @@ class RandomCNNFeatures(FeatureExtractor):
     def __init__(self, seed: int = RANDOM_CNN_SEED) -> None:
         self.net = _RandomCNN(seed)
         self.dim = RANDOM_CNN_CHANNELS[-1]
-        self.fingerprint = _hash_tensors(self.net.state_dict())
+        self.fingerprint = hash_tensors(self.net.state_dict())
         self.describe = (
             f"random-cnn: fixed-seed (seed {seed}) randomly initialised, never trained 4-layer conv net "
             f"(He-normal weights, LeakyReLU 0.2), input resized to {RANDOM_CNN_SIZE}x{RANDOM_CNN_SIZE} "
