@@ -187,7 +187,8 @@ def test_folder_preset_takes_its_size_from_the_data_and_turns_ada_on(tmp_path, c
         Image.new("RGB", size, (i * 60, 20, 200)).save(tmp_path / f"{i}.png")
     cfg = resolve({"recipe": "stylegan2", "data": f"folder:{tmp_path}"})
     assert cfg.resolution == 32 and cfg.augment == "ada"  # median short side 40 -> 32
-    assert "resolution 32 from the data" in capsys.readouterr().err
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "3 images, median side 40 px, colour, no classes; 32 px (the largest power of two" in err
     assert resolve({"recipe": "stylegan2", "data": f"folder:{tmp_path}", "resolution": 16}).resolution == 16
     from ganforge.data import DataRequest, load_dataset
 

@@ -1,5 +1,5 @@
 """The command line: ``ganforge train | sample | mix | interpolate | translate | upscale | synthesize | eval
-| compare | report | demo | serve | export | verify | list``
+| compare | report | demo | serve | export | verify | data | list``
 (thin: parse, call the API).
 
 Every user error is one line on stderr and exit code 2, never a traceback.
@@ -72,6 +72,10 @@ def train(
     checkpoint_every: int | None = typer.Option(None, help="Steps between checkpoints."),
     resume: Path | None = typer.Option(None, help="Continue this run directory (with --steps: the new total)."),
     device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
+    init_from: str | None = typer.Option(None, help="Fine-tune: start from this run's networks (a run directory "
+                                         "or pretrained:NAME); its recipe, resolution and net settings by default."),
+    freeze_d: int | None = typer.Option(None, help="With --init-from: keep D's first N weight layers frozen "
+                                        "(FreezeD)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and exit."),
 ) -> None:
     """Train a GAN; writes a run directory with checkpoints, logs, sample grids and a report."""
@@ -80,7 +84,8 @@ def train(
     from .runs.rundir import read_run
 
     flags = dict(recipe=recipe, data=data, steps=steps, batch_size=batch_size, resolution=resolution, seed=seed,
-                 out=out_dir, checkpoint_every=checkpoint_every, device=device)
+                 out=out_dir, checkpoint_every=checkpoint_every, device=device, init_from=init_from,
+                 freeze_d=freeze_d)
     restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
     if resume is None and restarts and out_dir and (Path(out_dir).expanduser() / "checkpoints").is_dir():
         resume = Path(out_dir).expanduser()  # torchrun restarted the workers: continue, do not start over
@@ -495,11 +500,32 @@ def verify(
         print(json.dumps(v) if as_json else verdict_line(v), flush=True)
 
 
+@app.command("data")
+def data_(
+    folder: Path = typer.Argument(..., help="A folder of images (what --data folder:DIR would train on)."),
+    sheet: Path | None = typer.Option(None, help="Where to write the contact sheet PNG (default: "
+                                      "DIR-contact-sheet.png beside the folder)."),
+) -> None:
+    """Say what a folder of images holds before training on it: counts, sizes, modes, duplicates, unreadable
+    files, and a contact sheet. Training takes any sizes and modes as they are; nothing is changed."""
+    from .data.inspect import contact_sheet, inspect_folder
+
+    report = inspect_folder(folder)
+    for line in report.lines():
+        out.print(line, markup=False, soft_wrap=True)
+    if report.readable:
+        root = folder.expanduser().resolve()
+        target = sheet or root.parent / f"{root.name}-contact-sheet.png"
+        out.print(f"contact sheet: {contact_sheet(report, target)}", markup=False, soft_wrap=True)
+
+
 @app.command("list")
-def list_(what: str = typer.Argument("recipes", help="recipes, datasets, losses, metrics, features, or "
+def list_(what: str = typer.Argument("recipes", help="recipes, datasets, losses, metrics, features, pretrained "
+                                                    "(runs shipped with ganforge, pretrained:NAME), or "
                                                     "vocabulary RUN (the words a text-to-image run knows)"),
           run_dir: Path | None = typer.Argument(None, help="The run, for vocabulary.")) -> None:
-    """List registered recipes, datasets, losses, metrics or feature extractors, or a run's vocabulary."""
+    """List registered recipes, datasets, losses, metrics or feature extractors, the shipped pretrained runs, or a
+    run's vocabulary."""
     from .data import DATASETS
     from .losses import LOSSES
     from .metrics import FEATURES, METRICS
@@ -515,10 +541,18 @@ def list_(what: str = typer.Argument("recipes", help="recipes, datasets, losses,
             raise GanforgeError(f"{run_dir} was not trained on captions; it has no vocabulary")
         out.print(" ".join(words))
         return
+    if what == "pretrained":
+        from .runs.rundir import PRETRAINED, pretrained_names, pretrained_root, read_meta
+
+        for name in pretrained_names():
+            out.print(f"{PRETRAINED + name:<28} {read_meta(pretrained_root() / name).get('summary', '')}",
+                      markup=False)
+        return
     registries = {"recipes": RECIPES, "datasets": DATASETS, "losses": LOSSES, "metrics": METRICS,
                   "features": FEATURES}
     if what not in registries:
-        raise GanforgeError(f"cannot list {what!r}; choose from: {', '.join(registries)}, vocabulary RUN")
+        raise GanforgeError(f"cannot list {what!r}; choose from: {', '.join(registries)}, pretrained, "
+                            "vocabulary RUN")
     reg = registries[what]
     for name in reg.list():
         out.print(f"{name:<16} {reg.describe(name)}")

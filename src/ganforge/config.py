@@ -130,6 +130,8 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
+    init_from: str | None = None  # fine-tuning: start the networks (and the EMA) from this run's weights
+    freeze_d: int = 0  # FreezeD (Mo et al. 2020): with init_from, D's first N weight layers stay as they were
     out: str | None = None  # None: runs/NNNN-<recipe>-<data>
     runs_dir: str = "runs"
 
@@ -185,7 +187,8 @@ RESULT_KEYS = {"psnr", "ssim", "l1", "cycle_l1", "labels_kept_ab", "labels_kept_
 
 # key -> (predicate, what is allowed); checked after every merge
 CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
-    "steps": (lambda v: v >= 1, "an integer >= 1"),
+    "steps": (lambda v: v >= 1, "an integer >= 1 (0: from the data, where the recipe offers it)"),
+    "freeze_d": (lambda v: v >= 0, "an integer >= 0 (0: nothing frozen)"),
     "batch_size": (lambda v: v >= 1, "an integer >= 1"),
     "resolution": (lambda v: 4 <= v <= 1024, "an integer from 4 to 1024 (0: from a folder's images)"),
     "channels": (lambda v: v is None or v in (1, 3), "1, 3 or null"),

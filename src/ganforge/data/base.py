@@ -74,7 +74,8 @@ class Dataset:
             vocab = sorted({w for cs in self.captions for c in cs for w in words(c)} | set(self.info.get("vocab", [])))
             prompts = [cs[0] for cs in self.captions[:PROMPTS]]
         return DataSpec(self.name, self.kind, self.shape, list(self.class_names), shape_b, self.paired,
-                        bool(self.info.get("patches")), vocab, prompts)
+                        bool(self.info.get("patches")), vocab, prompts, list(self.info.get("class_prior", [])),
+                        bool(self.info.get("clustered")))
 
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
         """Data space -> the space networks see (images to [-1, 1], points unchanged)."""
@@ -116,6 +117,8 @@ class DataSpec:
     patches: bool = False  # trained on crops of larger photos: translate big images in tiles at their scale
     vocab: list[str] = field(default_factory=list)  # captioned data: the words prompts may use
     prompts: list[str] = field(default_factory=list)  # captioned data: example captions (training grids, demo)
+    class_prior: list[float] = field(default_factory=list)  # draw classes in these proportions ([]: uniformly)
+    clustered: bool = False  # the classes are clusters a recipe found in unlabelled data, not labels
 
     @property
     def captioned(self) -> bool:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -184,22 +185,39 @@ AUTO_MAX_RESOLUTION = 128  # the largest side chosen from the data when no resol
 HEADER_SAMPLE = 256  # files whose headers are read to choose it
 
 
-def native_resolution(root: Path) -> tuple[int, int]:
-    """(the largest power of two <= the images' median short side, clamped to 8..AUTO_MAX_RESOLUTION,
-    that median) from the headers of up to HEADER_SAMPLE files; (0, 0) when none is readable."""
+@dataclass
+class FolderFacts:
+    """What a folder holds, from its file list and the headers of up to HEADER_SAMPLE files (nothing decoded)."""
+
+    count: int  # image files
+    side: int  # the largest power of two <= the median short side, clamped to 8..AUTO_MAX_RESOLUTION (0: none read)
+    median: int  # the median short side, px
+    colour: bool  # any sampled header declares colour (grey stored as RGB is found only when decoding)
+    classes: int  # first-level subfolders when every image lies in one (the folder's labels), else 0
+
+    def describe(self) -> str:
+        kind = f"{self.classes} classes" if self.classes else "no classes"
+        return (f"{self.count:,} images, median side {self.median} px, {'colour' if self.colour else 'grey'}, "
+                f"{kind}")
+
+
+def folder_facts(root: Path) -> FolderFacts:
     paths = find_images(root)
     step = max(1, len(paths) // HEADER_SAMPLE)
-    sides = []
+    sides, colour = [], False
     for p in paths[::step][:HEADER_SAMPLE]:
         try:
             with Image.open(p) as img:
                 sides.append(min(img.size))
+                colour |= img.mode not in ("1", "L", "LA", "I", "F") and not img.mode.startswith("I;16")
         except Exception:
             continue
+    classes = len(first_level_labels(root, paths)[1])
     if not sides:
-        return 0, 0
+        return FolderFacts(len(paths), 0, 0, colour, classes)
     median = int(np.median(sides))
-    return min(max(8, 2 ** int(np.log2(max(median, 1)))), AUTO_MAX_RESOLUTION), median
+    side = min(max(8, 2 ** int(np.log2(max(median, 1)))), AUTO_MAX_RESOLUTION)
+    return FolderFacts(len(paths), side, median, colour, classes)
 
 
 def first_level_labels(root: Path, paths: list[Path]) -> tuple[torch.Tensor | None, list[str]]:

@@ -16,7 +16,8 @@ from . import Recipe
 
 def labels_for(recipe: Recipe, spec: DataSpec, n: int, labels: torch.Tensor | int | str | list[str] | None,
                gen: torch.Generator, device: torch.device) -> torch.Tensor | None:
-    """The labels a draw of ``n`` will use: as given, or uniform over classes; None if unconditional.
+    """The labels a draw of ``n`` will use: as given, else uniform over classes (in ``spec.class_prior``'s
+    proportions when the spec has one); None if unconditional.
     For text-to-image they are token ids, from prompts (see ``TextToImage.prompt_tokens``)."""
     if recipe.texts:
         return recipe.prompt_tokens(n, labels, gen, device)
@@ -25,6 +26,9 @@ def labels_for(recipe: Recipe, spec: DataSpec, n: int, labels: torch.Tensor | in
             raise GanforgeError(f"this {recipe.cfg.recipe} generator is unconditional; --label is not allowed")
         return None
     k = spec.num_classes
+    if labels is None and spec.class_prior:  # in the data's proportions
+        prior = torch.tensor(spec.class_prior, dtype=torch.float64, device=device)
+        return torch.multinomial(prior, n, replacement=True, generator=gen)
     if labels is None:
         return torch.randint(k, (n,), generator=gen, device=device)
     labels = torch.as_tensor(labels, device=device).long().expand(n) if not torch.is_tensor(labels) or \

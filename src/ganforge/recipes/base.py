@@ -156,6 +156,7 @@ class Recipe:
     pipeline: ClassVar[type[Pipeline]] = Generator  # what ganforge.load returns: how the run is used
     default_data: ClassVar[str | None] = None  # the data trained on when --data is not given (a task of its own)
     default_for: ClassVar[tuple[str, ...]] = ()  # datasets this is the default recipe for ("points"; "*": any)
+    why_default: ClassVar[str] = ""  # one line: why it is the default for those datasets (said when it is chosen)
     adversarial: ClassVar[bool] = True  # False: trained by likelihood, no adversary (cfg.loss does not apply)
     own_metrics: ClassVar[str | None] = None  # a fixed metric set (--metrics does not apply), described
     samplers: ClassVar[tuple[str, ...]] = ()  # iterative samplers it offers (diffusion); () for one-pass generators
@@ -171,6 +172,34 @@ class Recipe:
     def check_steps(self, steps: int) -> None:
         """Refuse (ConfigError) a training length that would leave the main network untrained, e.g. a run that
         ends inside a preparatory stage. Called by the trainer before training; loading a run never calls it."""
+
+    @classmethod
+    def prepare_data(cls, cfg: TrainConfig, data: Dataset) -> Dataset:
+        """The training set as this recipe trains on it, before its networks are built (their class count
+        comes from it); e.g. pseudo-labels from clusters. Deterministic for ``cfg`` (a resumed run calls it
+        again). Default: ``data`` unchanged."""
+        return data
+
+    @classmethod
+    def steps_from_data(cls, cfg: TrainConfig) -> int:
+        """The training length for ``steps: 0`` (a preset that sizes itself to the data; ``cfg.resolution`` is
+        already known). Recipes without such a rule refuse it."""
+        raise ConfigError(f"steps=0 (from the data) is not offered by recipe {cfg.recipe}; expected an integer >= 1")
+
+    @classmethod
+    def fine_tune_values(cls, cfg: TrainConfig, spec: DataSpec) -> dict:
+        """Config values a run fine-tuned from a run of this recipe (``cfg``, ``spec``) takes by default: what
+        shapes the networks (recipe, resolution, channels, ``net.*``, ``reg.*``, the recipes' own sections)."""
+        d = cfg.to_dict()
+        own = {name: d[name] for name in cfg.sections if name in d}
+        return {"recipe": cfg.recipe, "resolution": cfg.resolution, "channels": spec.shape[0], "net": d["net"],
+                "reg": d["reg"], **own}
+
+    @property
+    def labels_are_classes(self) -> bool:
+        """Whether the labels a draw uses are classes a judge can read (``label_agreement``): not for token ids
+        (text-to-image) or cluster ids."""
+        return not self.texts
 
     def fit_data(self, x: Tensor) -> None:
         """Called once by the trainer, before training, with the whole training set in model space,
@@ -289,7 +318,7 @@ class Recipe:
                 return None
         test = data.held_out() if "memorization" in names else None
         return evaluate_samples(fake, reference, names, features=features, seed=seed,
-                                requested_labels=None if self.texts else labels,  # token ids are no classes
+                                requested_labels=labels if self.labels_are_classes else None,
                                 inception_weights=inception_weights, precomputed=precomputed, train_set=data.train,
                                 held_out=test)
 

@@ -9,15 +9,24 @@ from typing import Any
 from ..config import POINT_DATASETS, TrainConfig, merge, parse_set, preset, validate
 from ..console import info
 from ..data.base import dataset_builder
-from ..data.folder import native_resolution, resolve_root
+from ..data.folder import AUTO_MAX_RESOLUTION, folder_facts, resolve_root
 from ..errors import ConfigError
 from .base import RECIPES, Recipe
 
 ANY_DATA = "*"  # Recipe.default_for entry: the default for data no other recipe claims
+FALLBACK_RESOLUTION = 16  # resolution=0 when no image header is readable (the loader then explains)
 
 
 def recipe_class(name: str) -> type[Recipe]:
     return RECIPES.get(name)  # type: ignore[return-value]
+
+
+def fine_tune_values(source: str) -> dict[str, Any]:
+    """The config a fine-tuning run takes from its source (``--init-from``): what shapes the networks."""
+    from ..runs.rundir import read_run
+
+    _, cfg, spec = read_run(source)
+    return recipe_class(cfg.recipe).fine_tune_values(cfg, spec)
 
 
 def default_recipe(data: str) -> str:
@@ -48,6 +57,11 @@ def resolve(
     probe = TrainConfig()
     for layer in layers:
         merge(probe, layer)
+    if probe.init_from:  # fine-tuning: the source run's networks, unless the layers above say otherwise
+        layers.insert(0, fine_tune_values(probe.init_from))
+        probe = TrainConfig()
+        for layer in layers:
+            merge(probe, layer)
     own_data = recipe_class(probe.recipe).default_data if probe.recipe else None
     if own_data and not any("data" in layer for layer in layers):
         layers.insert(0, {"data": own_data})
@@ -60,18 +74,18 @@ def resolve(
     for layer in layers:
         merge(cfg, layer)
     cfg.recipe = recipe
+    facts = folder_facts(resolve_root(cfg.data.partition(":")[2])) if cfg.data.startswith("folder:") else None
+    chose = []
     if cfg.resolution == 0:  # "from the data"
-        if not cfg.data.startswith("folder:"):
+        if facts is None:
             raise ConfigError(f"resolution=0 (from the data) is for folder: data; give {cfg.data} a side, e.g. 16")
-        cfg.resolution = resolution_from_folder(cfg.data.partition(":")[2])
+        cfg.resolution = facts.side or FALLBACK_RESOLUTION
+        chose.append(f"{cfg.resolution} px (the largest power of two <= the median side, up to "
+                     f"{AUTO_MAX_RESOLUTION}; --resolution to choose)")
+    if cfg.steps == 0:  # "from the data": the recipe's rule
+        cfg.steps = recipe_class(recipe).steps_from_data(cfg)
+        chose.append(f"{cfg.steps:,} steps (about equal minutes at any side; --steps to choose)")
+    if facts is not None and (chose or not probe.recipe):
+        why = "" if probe.recipe else f" -> {recipe}, {recipe_class(recipe).why_default}"
+        info(f"{cfg.data}: {facts.describe()}{why}" + (f"; {', '.join(chose)}" if chose else ""))
     return validate(cfg)
-
-
-def resolution_from_folder(path: str, fallback: int = 16) -> int:
-    """A folder's training side: the largest power of two <= its images' median short side (8 to 128),
-    stated in the log; ``fallback`` when no header is readable (the loader then explains)."""
-    side, median = native_resolution(resolve_root(path))
-    if not side:
-        return fallback
-    info(f"resolution {side} from the data (median short side {median} px; --resolution to choose another)")
-    return side

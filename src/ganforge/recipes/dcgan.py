@@ -15,6 +15,7 @@ from .gan import GANRecipe
 class DCGAN(GANRecipe):
     """Radford et al. 2015: convolutional G and D with batch norm."""
     default_for: ClassVar[tuple[str, ...]] = ("*",)  # any image data no other recipe claims
+    why_default: ClassVar[str] = "the unconditional DCGAN (image data no other recipe claims)"
 
     def build_nets(self) -> dict[str, nn.Module]:
         if self.data.kind != "image":

@@ -209,6 +209,18 @@ def load_into(net: torch.nn.Module, state_dict: dict[str, torch.Tensor] | None, 
         raise GanforgeError(f"the checkpoint's {what} weights do not fit the run's network ({first[:160]})") from None
 
 
+def first_mismatch(net: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> str | None:
+    """The first tensor of ``net`` that ``state_dict`` lacks or holds in another shape, in words; None if it fits."""
+    own = net.state_dict()
+    for key, t in own.items():
+        if key not in state_dict:
+            return f"{key} is missing there"
+        if tuple(state_dict[key].shape) != tuple(t.shape):
+            return f"{key} is {list(state_dict[key].shape)} there and {list(t.shape)} here"
+    extra = next((k for k in state_dict if k not in own), None)
+    return f"{extra} is there but not here" if extra else None
+
+
 def split_weights(weights: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
     """``{"G.net.0.weight": t, ...}`` -> ``{"G": {"net.0.weight": t}, ...}``."""
     out: dict[str, dict[str, torch.Tensor]] = {}

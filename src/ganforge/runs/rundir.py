@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from ..config import TrainConfig, from_dict, safe_yaml, to_yaml
 from ..data import DataSpec
 from ..errors import GanforgeError
 from ..io import write_json, write_text
+from ..registry import did_you_mean
 from ..version import __version__
 
 CONFIG_FILE = "config.yaml"
@@ -57,7 +59,9 @@ def write_run_files(run_dir: Path, cfg: TrainConfig, spec: DataSpec, extra: dict
                                     **({"shape_b": list(spec.shape_b), "paired": spec.paired, "patches": spec.patches}
                                        if spec.translation
                                        else {}),
-                                    **({"vocab": spec.vocab, "prompts": spec.prompts} if spec.captioned else {})},
+                                    **({"vocab": spec.vocab, "prompts": spec.prompts} if spec.captioned else {}),
+                                    **({"class_prior": spec.class_prior, "clustered": spec.clustered}
+                                       if spec.class_prior else {})},
                                     **extra})
 
 
@@ -70,9 +74,34 @@ def _read_meta(path: Path) -> str:
         raise GanforgeError(f"{path} is not a text file; is this a ganforge run directory?") from None
 
 
+PRETRAINED = "pretrained:"  # runs shipped inside the package: pretrained:NAME wherever a run directory goes
+
+
+def pretrained_root() -> Path:
+    return Path(str(resources.files("ganforge") / "pretrained"))
+
+
+def pretrained_names() -> list[str]:
+    root = pretrained_root()
+    return sorted(p.name for p in root.iterdir() if (p / RUN_FILE).is_file()) if root.is_dir() else []
+
+
+def run_path(run_dir: str | Path) -> Path:
+    """A run directory as given, or ``pretrained:NAME``'s folder inside the package."""
+    text = str(run_dir)
+    if not text.startswith(PRETRAINED):
+        return Path(run_dir).expanduser()
+    name = text[len(PRETRAINED):]
+    if name not in pretrained_names():
+        raise GanforgeError(f"no pretrained run {name!r}{did_you_mean(name, pretrained_names())}; there are: "
+                            f"{', '.join(pretrained_names()) or 'none'} (ganforge list pretrained)")
+    return pretrained_root() / name
+
+
 def read_run(run_dir: str | Path) -> tuple[Path, TrainConfig, DataSpec]:
-    """The run's config and data spec; runs of a newer format, or damaged metadata, are refused in one line."""
-    run_dir = Path(run_dir).expanduser()
+    """The run's config and data spec; runs of a newer format, or damaged metadata, are refused in one line.
+    ``pretrained:NAME`` reads a run shipped with ganforge."""
+    run_dir = run_path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file() or not (run_dir / RUN_FILE).is_file():
         raise GanforgeError(f"{str(run_dir)!r} is not a ganforge run directory (no {CONFIG_FILE} / {RUN_FILE})")
     try:
@@ -83,7 +112,8 @@ def read_run(run_dir: str | Path) -> tuple[Path, TrainConfig, DataSpec]:
                         [str(c) for c in d["class_names"]],
                         tuple(int(s) for s in d["shape_b"]) if d.get("shape_b") else None, bool(d.get("paired")),
                         bool(d.get("patches")), [str(w) for w in d.get("vocab", [])],
-                        [str(p) for p in d.get("prompts", [])])
+                        [str(p) for p in d.get("prompts", [])], [float(p) for p in d.get("class_prior", [])],
+                        bool(d.get("clustered")))
     except (ValueError, KeyError, TypeError, AttributeError):
         raise GanforgeError(f"{run_dir / RUN_FILE} is damaged or not a ganforge run file") from None
     if fmt > RUN_FORMAT:

@@ -91,6 +91,9 @@ def card_text(run_dir: Path, cfg: TrainConfig, meta: dict) -> str:
         f"- **Run:** `{run_dir}` (id `{meta.get('run_id', Path(run_dir).name)}`), ganforge {meta.get('ganforge', '?')}",
         f"- **Training:** {meta.get('steps', cfg.steps)} steps, batch {cfg.batch_size}, seed {cfg.seed}"
         + (f", loss `{cfg.loss}`" if recipe.adversarial else ""),
+        *([f"- **Fine-tuned from:** `{meta['init_from']['run']}` at step {meta['init_from']['step']}"
+           + (f", D's first {cfg.freeze_d} layers frozen (FreezeD)" if cfg.freeze_d else "")]
+          if meta.get("init_from") else []),
         "",
         "## Data",
         "",

@@ -25,14 +25,15 @@ from ..data.batches import BatchSource
 from ..data.run_data import RunData
 from ..errors import ConfigError, GanforgeError, TrainingDiverged
 from ..measure import final_names, measure
-from ..recipes import Recipe, StepContext, build_recipe, lr_factor
+from ..recipes import Recipe, StepContext, build_recipe, lr_factor, recipe_class
 from ..recipes.base import GRID_SAMPLES, PictureInputs, Shards
 from ..runs import checkpoint as ck
-from ..runs.rundir import RunLock, new_run_dir, write_run_files
+from ..runs.rundir import RunLock, new_run_dir, read_meta, read_run, update_meta, write_run_files
 from ..runs.visuals import save_loss_plot
 from ..version import __version__
 from .distributed import DistInfo, average_gradients, broadcast_module, init_distributed, shutdown
 from .ema import EMA
+from .finetune import freeze_first_layers
 from .health import HealthMonitor, mean_pairwise_distance
 from .logger import RunLogger, StatsAccumulator, read_log
 from .progress import TrainProgress
@@ -82,7 +83,7 @@ class Trainer:
             torch.set_num_threads(threads)  # process-wide
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.run_data = RunData.of(cfg)  # the held-out split and the reference are read when a measure needs them
-        self.data: Dataset = self.run_data.train
+        self.data: Dataset = recipe_class(cfg.recipe).prepare_data(cfg, self.run_data.train)
         self.recipe: Recipe = build_recipe(cfg, self.data.spec())
         self.recipe.check_steps(cfg.steps)
         self.recipe.fit_data(self.data.to_model(self.data.x))
@@ -98,6 +99,7 @@ class Trainer:
             for net in self.recipe.nets.values():
                 net.to(memory_format=torch.channels_last)
         self.ema = EMA(G, cfg.ema) if cfg.ema.enabled else None
+        self.frozen = freeze_first_layers(self.recipe.nets, self.optimizers, cfg.freeze_d)
         if cfg.compile:  # after the EMA copy: the average (sampled from) stays a plain module
             for net in self.recipe.nets.values():
                 net.compile()
@@ -184,6 +186,32 @@ class Trainer:
         self.noise_gen.set_state(state["noise_gen"])
         torch.set_rng_state(state["torch_rng"])
         self.recipe.load_state_dict(state.get("recipe", {}))
+
+    def init_from(self, source: str) -> None:
+        """Fine-tuning: every network and the EMA start from another run's latest weights (not its optimizers,
+        counters or data order); the first tensor that does not fit is refused in one line."""
+        src, src_cfg, _ = read_run(source)
+        ckpt = ck.latest_checkpoint(src)
+        nets = ck.split_weights(ck.load_weights(ckpt))
+        if src_cfg.recipe != self.cfg.recipe:
+            raise ConfigError(f"--init-from {source} is a {src_cfg.recipe} run and this is {self.cfg.recipe}; "
+                              f"fine-tuning needs the same networks (--recipe {src_cfg.recipe})")
+        pairs = [(name, net, nets.get(name)) for name, net in self.recipe.nets.items()]
+        if self.ema is not None:
+            g = self.recipe.generator_name
+            pairs.append((f"{g}_ema", self.ema.model, nets.get(f"{g}_ema", nets.get(g))))
+        for name, net, weights in pairs:
+            problem = "it has none" if weights is None else ck.first_mismatch(net, weights)
+            if problem:
+                raise ConfigError(f"--init-from {source}: {name} does not fit ({problem}); fine-tuning needs the "
+                                  "same resolution, channels, net.* settings and number of classes")
+        for _, net, weights in pairs:
+            net.load_state_dict(weights)
+        step = int(ckpt.name.partition("-")[2] or 0)  # step-0003000 (shipped runs keep no optimizer state)
+        if self.dist.is_main:
+            update_meta(self.run_dir, init_from={"run": str(source), "step": step})
+        info(f"fine-tuning from {source} (step {step})"
+             + (f", D's first {self.cfg.freeze_d} weight layers frozen" if self.frozen else ""))
 
     def _diverged_message(self, what: str) -> str:
         try:
@@ -328,14 +356,17 @@ class Trainer:
         cfg = self.cfg
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            started = {k: v for k, v in read_meta(self.run_dir).items() if k == "init_from"}  # kept on resume
             write_run_files(self.run_dir, cfg, self.data.spec(),
                             {"ganforge": __version__, "world_size": self.dist.world_size,
-                             "device": str(self.device), "dataset_size": len(self.data)})
+                             "device": str(self.device), "dataset_size": len(self.data), **started})
         if self.show_progress:  # where the run goes, before it starts (a log shows it at once)
             info(f"{cfg.recipe} on {cfg.data}: steps {self.state.step} -> {cfg.steps} on {self.device}, "
                  f"run directory {self.run_dir}")
         for net in self.recipe.nets.values():
             net.train()
+        if self.state.step == 0 and cfg.init_from:
+            self.init_from(cfg.init_from)
         if self.state.step == 0:
             self.save()  # a rollback target from the very start
         self.clock = Clock(time.perf_counter() - self.state.seconds, time.perf_counter(), self.state.step,
