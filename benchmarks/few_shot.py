@@ -4,6 +4,8 @@ Usage:
     python benchmarks/few_shot.py                                   # digits100 and faces100, all three
     python benchmarks/few_shot.py --data faces100 --modes none,ada --steps 1500 --json few.json
     python benchmarks/few_shot.py --from-json few.json              # the table of saved rows
+    python benchmarks/few_shot.py --family dcgan --data digits100 --steps 12000 --overfitting --set \
+        checkpoint_every=1500                                       # the horizon where D overfits (issue 26)
 
 Data:
 - ``digits100``: the bundled digits, a stratified 100 of the 1,437 training images (10 per class);
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import torch  # noqa: E402
 from digit_judge import train_as_user  # noqa: E402
 
 import ganforge  # noqa: E402
@@ -42,7 +45,14 @@ MODES = {
     "diffaugment": ["--set", "augment=color,translation,cutout"],
     "ada": ["--set", "augment=ada"],
 }
-COMMON = ["--recipe", "stylegan2", "--set", "style.conditional=false", "--set", "eval.final_n=0"]
+FAMILIES = {  # --family: the networks of the study
+    "stylegan2": ["--recipe", "stylegan2", "--set", "style.conditional=false", "--set", "eval.final_n=0"],
+    # the unconditional DCGAN family (minibatch stddev, EMA): fast enough at 16 px to reach the horizon where
+    # D overfits 100 images (tens of thousands of passes over them)
+    "dcgan": ["--recipe", "dcgan", "--set", "net.width=32", "--set", "reg.mbstd=4", "--set", "threads=1",
+              "--set", "net.z_discrete=0", "--set", "reg.info=0",
+              "--set", "eval.final_n=0", "--set", "keep_checkpoints=50"],
+}
 COLUMNS = ["fd", "kid_mean", "precision", "recall", "coverage", "mem_ratio", "mem_copies", "ada_p"]
 
 
@@ -52,6 +62,32 @@ def measure(run: Path, seed: int) -> dict:
 
     p = [x["Augment/p"] for x in read_log(run) if "Augment/p" in x]
     return {k: r[k] for k in COLUMNS if k in r} | {"ada_p": p[-1] if p else 0.0}
+
+
+@torch.no_grad()
+def overfitting(run: Path) -> list[dict]:
+    """At every kept checkpoint: E[sign(D(x))] (ADA's r_t) on the training images and on held-out real images
+    of the same data, and D's accuracy gap (share scored real, train minus held-out). D overfits when r_t on
+    the training images rises while the held-out images fall behind."""
+    from ganforge.data.run_data import RunData
+    from ganforge.recipes import build_recipe
+    from ganforge.runs import checkpoint as ck
+    from ganforge.runs.rundir import read_run
+
+    _, cfg, spec = read_run(run)
+    data = RunData.of(cfg)
+    train, held = data.train, data.held_out()
+    recipe = build_recipe(cfg, spec)
+    D = recipe.nets["D"].eval()
+    out = []
+    for path in sorted((run / "checkpoints").glob("step-*")):
+        ck.load_into(D, ck.split_weights(ck.load_weights(path))["D"], "D")
+        logits = [torch.cat([D(train.to_model(x[i : i + 64])).flatten() for i in range(0, len(x) - 63, 64)])
+                  for x in (train.x.repeat(2, 1, 1, 1), held.x)]
+        out.append({"step": int(path.name[5:]), "rt_train": float(logits[0].sign().mean()),
+                    "rt_held_out": float(logits[1].sign().mean()),
+                    "acc_gap": float((logits[0] > 0).float().mean() - (logits[1] > 0).float().mean())})
+    return out
 
 
 def table(rows: list[dict]) -> str:
@@ -67,7 +103,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("--data", default="digits100,faces100")
     ap.add_argument("--modes", default="none,diffaugment,ada")
     ap.add_argument("--steps", type=int, default=1500)
@@ -75,6 +111,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--keep", type=Path, default=None, help="copy each run's samples and memorization.png here")
     ap.add_argument("--from-json", nargs="+", type=Path, default=None)
+    ap.add_argument("--family", default="stylegan2", choices=sorted(FAMILIES))
+    ap.add_argument("--overfitting", action="store_true", help="also D's r_t on train vs held-out per checkpoint")
     args, extra = ap.parse_known_args()
     if args.from_json:
         print(table([r for p in args.from_json for r in json.loads(p.read_text())]))
@@ -82,12 +120,15 @@ def main() -> None:
     rows: list[dict] = json.loads(args.json.read_text()) if args.json and args.json.is_file() else []
     for data in args.data.split(","):
         for mode in args.modes.split(","):
-            cmd = [*COMMON, *DATA[data], *MODES[mode], "--steps", str(args.steps), "--seed", str(args.seed), *extra]
+            cmd = [*FAMILIES[args.family], *DATA[data], *MODES[mode], "--steps", str(args.steps), "--seed",
+                   str(args.seed), *extra]
             t0 = time.perf_counter()
             run = train_as_user(cmd, f"ganforge-fewshot-{data}-{mode}-")
             wall = time.perf_counter() - t0
             row = {"data": data, "mode": mode, "seed": args.seed, "steps": args.steps, "wall_s": wall,
                    "args": " ".join(cmd), **measure(run, args.seed)}
+            if args.overfitting:
+                row["overfitting"] = overfitting(run)
             rows.append(row)
             print(json.dumps(row), flush=True)
             if args.keep:

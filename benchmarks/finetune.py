@@ -10,6 +10,9 @@ same steps:
 - scratch:      ganforge train --data folder:T --recipe cgan
 - finetune:     ganforge train --data folder:T --init-from pretrained:digits    (the shipped default run)
 - finetune+fd2: the same with --freeze-d 2 (FreezeD: D's first two weight layers frozen)
+and without labels (the same 100 images in one flat folder), the folder default (selfcond):
+- flat-scratch (2 clusters for 100 images), flat-scratch-k28 (28 clusters, as the fine-tuned run gets),
+- flat-finetune: --init-from pretrained:digits-unlabelled (the folder default trained on the digits).
 Measured on 1,000 samples (sample seed 5) against 500 held-out typeset digits (digits2typeset's test
 renders) in ganforge's digits features (fd, precision, recall, coverage), by a judge the project does not
 ship (a scikit-learn MLP trained on 2,000 typeset digits rendered from another seed): the share of samples
@@ -35,21 +38,29 @@ from ganforge.data import Dataset  # noqa: E402
 from ganforge.data.translation import typeset_digits  # noqa: E402
 from ganforge.metrics import evaluate_samples  # noqa: E402
 
-FOLDER = Path("/tmp/ganforge-typeset100")
-CANDIDATES = {
-    "scratch": ["--recipe", "cgan", "--set", "net.width=32"],  # the architecture of pretrained:digits
-    "finetune": ["--init-from", "pretrained:digits"],
-    "finetune+fd2": ["--init-from", "pretrained:digits", "--freeze-d", "2"],
+FOLDER = Path("/tmp/ganforge-typeset100")  # one subfolder per digit
+FLAT = Path("/tmp/ganforge-typeset100-flat")  # the same 100 images, no labels
+CANDIDATES = {  # name -> (folder, `ganforge train` arguments)
+    "scratch": (FOLDER, ["--recipe", "cgan", "--set", "net.width=32"]),  # the architecture of pretrained:digits
+    "finetune": (FOLDER, ["--init-from", "pretrained:digits"]),
+    "finetune+fd2": (FOLDER, ["--init-from", "pretrained:digits", "--freeze-d", "2"]),
+    # unlabelled: the folder default from scratch (2 clusters for 100 images) vs from the unlabelled digits run
+    "flat-scratch": (FLAT, []),
+    "flat-scratch-k28": (FLAT, ["--set", "clusters.k=28"]),  # the clusters the fine-tuned run gets
+    "flat-finetune": (FLAT, ["--init-from", "pretrained:digits-unlabelled"]),
 }
 
 
-def write_folder() -> tuple[Path, Dataset]:
+def write_folders() -> Dataset:
     x, y = typeset_digits("train", 16, per_class=10)
     if not FOLDER.is_dir():
+        FLAT.mkdir(parents=True)
         for i, (img, label) in enumerate(zip(x, y)):
             (FOLDER / str(int(label))).mkdir(parents=True, exist_ok=True)
-            Image.fromarray((img[0].numpy() * 255).round().astype(np.uint8), "L").save(FOLDER / f"{label}/{i:03d}.png")
-    return FOLDER, Dataset("typeset100", x, y, class_names=[str(i) for i in range(10)])
+            png = Image.fromarray((img[0].numpy() * 255).round().astype(np.uint8), "L")
+            png.save(FOLDER / f"{label}/{i:03d}.png")
+            png.save(FLAT / f"{i:03d}.png")
+    return Dataset("typeset100", x, y, class_names=[str(i) for i in range(10)])
 
 
 def fit_typeset_judge():
@@ -60,14 +71,15 @@ def fit_typeset_judge():
 
 
 def measure(run: Path, train: Dataset, test: Dataset, clf) -> dict:
-    x, labels = ganforge.load(run).draw(1000, seed=5)
+    g = ganforge.load(run)
+    x, labels = g.draw(1000, seed=5)  # labels: the digits asked for, or clusters
     ev = evaluate_samples(x, test, ["fd", "prdc", "memorization"], features="digits", seed=5, train_set=train,
                           held_out=test)
     p = clf.predict_proba(flat16(x))
     shares = np.bincount(p.argmax(1), minlength=10) / len(p)
     return {**{k: float(ev[k]) for k in ("fd", "precision", "recall", "coverage", "mem_copies")},
             "confident": float((p.max(1) >= 0.9).mean()), "min_share": float(shares.min()),
-            "as_asked": float((p.argmax(1) == labels.numpy()).mean())}
+            "as_asked": float("nan") if g.spec.clustered else float((p.argmax(1) == labels.numpy()).mean())}
 
 
 def main() -> None:
@@ -77,7 +89,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    folder, train = write_folder()
+    train = write_folders()
     tx, ty = typeset_digits("test", 16, per_class=50)
     test = Dataset("typeset-test", tx, ty, class_names=train.class_names)
     clf = fit_typeset_judge()
@@ -86,7 +98,8 @@ def main() -> None:
     for name in args.candidates.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             t0 = time.perf_counter()
-            run = train_as_user(["--data", f"folder:{folder}", *CANDIDATES[name], "--steps", str(args.steps),
+            folder, extra = CANDIDATES[name]
+            run = train_as_user(["--data", f"folder:{folder}", *extra, "--steps", str(args.steps),
                                  "--seed", str(seed)], f"ganforge-ft-{name}-")
             rows.append({"candidate": name, "seed": seed, "steps": args.steps, "wall_s": time.perf_counter() - t0,
                          **measure(run, train, test, clf)})

@@ -32,6 +32,10 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "ganforge" / "pretrained"
 RUNS = {  # name -> (what it is, `ganforge train` arguments)
     "digits": ("the default run: class-conditional DCGAN on the bundled digits", ["--seed", "0"]),
     "stylegan2-digits": ("StyleGAN2 (conditional) on the bundled digits", ["--recipe", "stylegan2", "--seed", "0"]),
+    # the folder default trained without labels: what an unlabelled folder can fine-tune from
+    "digits-unlabelled": ("selfcond (the folder default) on the bundled digits with their labels ignored "
+                          "(28 k-means clusters)", ["--recipe", "selfcond", "--set", "clusters.use_labels=false",
+                                                    "--seed", "0"]),
 }
 
 

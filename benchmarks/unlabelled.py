@@ -96,6 +96,20 @@ def measure(run: Path, name: str, clf) -> dict:
     return row
 
 
+def figures(run: Path, name: str, out: Path) -> None:
+    """A grid of 64 samples and the 16 samples nearest a training image (each above that image)."""
+    from torchvision.utils import save_image
+
+    from ganforge.metrics.memorization import nearest_pairs
+
+    spec, res, _ = SETS[name]
+    x = ganforge.load(run).sample(N_SAMPLES, seed=SAMPLE_SEED)
+    train = load_dataset(spec, DataRequest(resolution=x.shape[-1], split="train"))
+    out.mkdir(parents=True, exist_ok=True)
+    save_image(x[:64], out / f"{name}-samples.png", nrow=8, padding=1)
+    save_image(nearest_pairs(x, train.x), out / f"{name}-nearest.png", nrow=16, padding=1)
+
+
 def table(rows: list[dict]) -> str:
     cols = ["wall_s", "fd", "precision", "recall", "coverage", "mem_copies", "confident", "min_share", "scene"]
     lines = ["| set | candidate | seed | " + " | ".join(cols) + " |", "|" + " --- |" * (len(cols) + 3)]
@@ -113,6 +127,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="append the rows to this JSON file")
     ap.add_argument("--from-json", nargs="+", type=Path, default=None)
     ap.add_argument("--run", type=Path, default=None, help="measure this run (trained on --sets' folder) instead")
+    ap.add_argument("--figures", type=Path, default=None, help="with --run: write its sample grid and nearest pairs")
     args, extra = ap.parse_known_args()
     if args.from_json:
         print(table([r for p in args.from_json for r in json.loads(p.read_text())]))
@@ -120,6 +135,8 @@ def main() -> None:
     clf = fit_judge()[0]
     if args.run:
         print(json.dumps(measure(args.run, args.sets, clf)))
+        if args.figures:
+            figures(args.run, args.sets, args.figures)
         return
     rows: list[dict] = json.loads(args.json.read_text()) if args.json and args.json.is_file() else []
     for name in args.sets.split(","):

@@ -60,7 +60,7 @@ def test_mismatched_networks_are_refused_naming_the_first_mismatch(cgan_run, tin
 
 
 def test_pretrained_runs_ship_with_the_package_and_load_everywhere(tmp_path, capsys):
-    assert {"digits", "stylegan2-digits"} <= set(pretrained_names())
+    assert {"digits", "stylegan2-digits", "digits-unlabelled"} <= set(pretrained_names())
     g = ganforge.load("pretrained:digits")
     assert g.sample(4, seed=1).shape == (4, 1, 16, 16)
     assert main(["sample", "pretrained:digits", "--n", "4", "--label", "3", "--out", str(tmp_path / "s.png")]) == 0

@@ -111,7 +111,7 @@ def train(
 
 @app.command()
 def sample(
-    run_dir: Path = typer.Argument(..., help="A run directory."),
+    run_dir: Path = typer.Argument(..., help="A run directory, or pretrained:NAME (ganforge list pretrained)."),
     n: int = typer.Option(64, help="Number of samples."),
     seed: int = typer.Option(0, help="Random seed."),
     out_path: Path | None = typer.Option(None, "--out", help="FILE.png (grid), FILE.npy (float32 array) or a DIR."),
@@ -156,7 +156,7 @@ def mix(
 
 @app.command()
 def interpolate(
-    run_dir: Path = typer.Argument(..., help="A run directory."),
+    run_dir: Path = typer.Argument(..., help="A run directory, or pretrained:NAME (ganforge list pretrained)."),
     seeds: str | None = typer.Option(None, help="Seeds to walk through in order: 1,2,3 (text-to-image: the "
                                                 "latent, default 0)."),
     frames: int = typer.Option(16, help="Frames per segment between two seeds."),
@@ -423,7 +423,7 @@ def report(
 
 @app.command()
 def serve(
-    run_dir: Path = typer.Argument(..., help="A run directory."),
+    run_dir: Path = typer.Argument(..., help="A run directory, or pretrained:NAME (ganforge list pretrained)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (127.0.0.1: this machine only)."),
     port: int = typer.Option(8000, help="Port."),
     threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
@@ -440,7 +440,7 @@ def serve(
 
 @app.command()
 def demo(
-    run_dir: Path = typer.Argument(..., help="A run directory."),
+    run_dir: Path = typer.Argument(..., help="A run directory, or pretrained:NAME (ganforge list pretrained)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(7860, help="Port."),
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),

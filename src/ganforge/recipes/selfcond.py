@@ -8,7 +8,8 @@ class-conditional GAN on the cluster ids. Here the clusters are fixed before tra
 the images downsampled and reduced by PCA, no labels and no pretrained network involved), where
 the paper re-clusters the discriminator's features during training.
 
-* A folder that has classes (first-level subfolders) keeps them: this is then the cGAN on its labels.
+* A folder that has classes (first-level subfolders) keeps them: this is then the cGAN on its labels
+  (``clusters.use_labels=false`` clusters it anyway).
 * Fakes follow the real batch's cluster mix in training; a draw without ``--label`` picks clusters in
   proportion to their sizes (``DataSpec.class_prior``), so the samples cover the clusters as the data does.
 * ``clusters.k`` (0: about one cluster per ``clusters.per_cluster`` images, 2 to ``clusters.max_k``).
@@ -47,6 +48,7 @@ class ClusterConfig:
     max_k: int = 50
     side: int = 8  # images are area-downsampled to side x side before PCA: coarse shape, not texture
     pca: int = 32  # dimensions k-means sees
+    use_labels: bool = True  # False: cluster even data that has classes (a folder's subfolders, digits)
 
 
 def cluster_count(n: int, cfg: ClusterConfig) -> int:
@@ -81,13 +83,14 @@ class SelfConditionedGAN(ConditionalGAN):
 
     @classmethod
     def prepare_data(cls, cfg: TrainConfig, data: Dataset) -> Dataset:
-        if data.y is not None:
-            labels, names = data.y, list(data.class_names)
-        else:
+        clustered = data.y is None or not cfg.sections["clusters"].use_labels
+        if clustered:
             labels = cluster_images(data.x, cfg.sections["clusters"], cfg.seed)
             names = [f"cluster{i}" for i in range(int(labels.max()) + 1)]
+        else:
+            labels, names = data.y, list(data.class_names)
         prior = torch.bincount(labels, minlength=len(names)).double()
-        info = {**data.info, "class_prior": (prior / prior.sum()).tolist(), "clustered": data.y is None}
+        info = {**data.info, "class_prior": (prior / prior.sum()).tolist(), "clustered": clustered}
         return replace(data, y=labels, class_names=names, info=info)
 
     @classmethod
