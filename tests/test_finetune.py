@@ -54,6 +54,7 @@ def test_mismatched_networks_are_refused_naming_the_first_mismatch(cgan_run, tin
     with pytest.raises(ConfigError, match=r"G does not fit \(.* is \[.*\] there and \[.*\] here\)"):
         ganforge.train({"init_from": str(cgan_run), "net.width": 16, "steps": 1, "out": str(tmp_path / "a")},
                        progress=False)
+    assert not (tmp_path / "a").exists()  # refused before anything is written
     with pytest.raises(ConfigError, match="is a dcgan run and this is cgan; fine-tuning needs the same networks"):
         ganforge.train(dict(TINY, init_from=str(tiny_run), recipe="cgan", out=str(tmp_path / "b")), progress=False)
     assert main(["train", "--init-from", str(tmp_path / "nowhere"), "--steps", "1"]) == 2

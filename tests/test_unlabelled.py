@@ -63,6 +63,9 @@ def test_prepare_data_labels_clusters_in_proportion_and_keeps_real_classes():
     labelled = Dataset("labelled", blobs(), torch.tensor([0] * 150 + [1] * 30), class_names=["a", "b"])
     spec = SelfConditionedGAN.prepare_data(cfg, labelled).spec()
     assert not spec.clustered and spec.class_names == ["a", "b"] and spec.class_prior == pytest.approx([5 / 6, 1 / 6])
+    cfg.sections["clusters"].use_labels = False  # cluster it anyway
+    spec = SelfConditionedGAN.prepare_data(cfg, labelled).spec()
+    assert spec.clustered and spec.class_names == ["cluster0", "cluster1", "cluster2"]
 
 
 def test_a_draw_without_labels_follows_the_class_prior():

@@ -28,7 +28,7 @@ from ..measure import final_names, measure
 from ..recipes import Recipe, StepContext, build_recipe, lr_factor, recipe_class
 from ..recipes.base import GRID_SAMPLES, PictureInputs, Shards
 from ..runs import checkpoint as ck
-from ..runs.rundir import RunLock, new_run_dir, read_meta, read_run, update_meta, write_run_files
+from ..runs.rundir import RunLock, new_run_dir, read_meta, read_run, write_run_files
 from ..runs.visuals import save_loss_plot
 from ..version import __version__
 from .distributed import DistInfo, average_gradients, broadcast_module, init_distributed, shutdown
@@ -124,6 +124,8 @@ class Trainer:
         self.last_eval: tuple[int, dict] | None = None  # (step, result) of the latest evaluate()
         self.stop_signal: str | None = None  # set by SIGTERM / SIGINT: checkpoint and exit cleanly
         self.lock = RunLock(self.run_dir)
+        fresh = not list((self.run_dir / "checkpoints").glob("step-*"))  # not a resume
+        self.started_from = self.init_from(cfg.init_from) if cfg.init_from and fresh else None
 
     # ---------------------------------------------------------------- setup helpers
     def _amp_dtype(self) -> torch.dtype | None:
@@ -187,7 +189,7 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.recipe.load_state_dict(state.get("recipe", {}))
 
-    def init_from(self, source: str) -> None:
+    def init_from(self, source: str) -> dict:
         """Fine-tuning: every network and the EMA start from another run's latest weights (not its optimizers,
         counters or data order); the first tensor that does not fit is refused in one line."""
         src, src_cfg, _ = read_run(source)
@@ -196,7 +198,8 @@ class Trainer:
         if src_cfg.recipe != self.cfg.recipe:
             raise ConfigError(f"--init-from {source} is a {src_cfg.recipe} run and this is {self.cfg.recipe}; "
                               f"fine-tuning needs the same networks (--recipe {src_cfg.recipe})")
-        pairs = [(name, net, nets.get(name)) for name, net in self.recipe.nets.items()]
+        pairs = [(name, getattr(net, "_orig_mod", net), nets.get(name))  # compiled nets: their module
+                 for name, net in self.recipe.nets.items()]
         if self.ema is not None:
             g = self.recipe.generator_name
             pairs.append((f"{g}_ema", self.ema.model, nets.get(f"{g}_ema", nets.get(g))))
@@ -208,10 +211,10 @@ class Trainer:
         for _, net, weights in pairs:
             net.load_state_dict(weights)
         step = int(ckpt.name.partition("-")[2] or 0)  # step-0003000 (shipped runs keep no optimizer state)
-        if self.dist.is_main:
-            update_meta(self.run_dir, init_from={"run": str(source), "step": step})
-        info(f"fine-tuning from {source} (step {step})"
-             + (f", D's first {self.cfg.freeze_d} weight layers frozen" if self.frozen else ""))
+        if self.show_progress:
+            info(f"fine-tuning from {source} (step {step})"
+                 + (f", D's first {self.cfg.freeze_d} weight layers frozen" if self.frozen else ""))
+        return {"run": str(source), "step": step}
 
     def _diverged_message(self, what: str) -> str:
         try:
@@ -356,7 +359,8 @@ class Trainer:
         cfg = self.cfg
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            started = {k: v for k, v in read_meta(self.run_dir).items() if k == "init_from"}  # kept on resume
+            started = ({"init_from": self.started_from} if self.started_from else  # kept on resume
+                       {k: v for k, v in read_meta(self.run_dir).items() if k == "init_from"})
             write_run_files(self.run_dir, cfg, self.data.spec(),
                             {"ganforge": __version__, "world_size": self.dist.world_size,
                              "device": str(self.device), "dataset_size": len(self.data), **started})
@@ -365,8 +369,6 @@ class Trainer:
                  f"run directory {self.run_dir}")
         for net in self.recipe.nets.values():
             net.train()
-        if self.state.step == 0 and cfg.init_from:
-            self.init_from(cfg.init_from)
         if self.state.step == 0:
             self.save()  # a rollback target from the very start
         self.clock = Clock(time.perf_counter() - self.state.seconds, time.perf_counter(), self.state.step,
