@@ -113,6 +113,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.state = TrainState()
         self.run_dir = run_dir or new_run_dir(cfg)
+        fresh = not list((self.run_dir / "checkpoints").glob("step-*"))  # not a resume
+        self.started_from = self.init_from(cfg.init_from) if cfg.init_from and fresh else None  # before any file
         self.stats = StatsAccumulator()
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
         fixed = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))[:HEALTH_SAMPLES]
@@ -124,8 +126,6 @@ class Trainer:
         self.last_eval: tuple[int, dict] | None = None  # (step, result) of the latest evaluate()
         self.stop_signal: str | None = None  # set by SIGTERM / SIGINT: checkpoint and exit cleanly
         self.lock = RunLock(self.run_dir)
-        fresh = not list((self.run_dir / "checkpoints").glob("step-*"))  # not a resume
-        self.started_from = self.init_from(cfg.init_from) if cfg.init_from and fresh else None
 
     # ---------------------------------------------------------------- setup helpers
     def _amp_dtype(self) -> torch.dtype | None:
