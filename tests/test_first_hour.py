@@ -196,7 +196,7 @@ def test_a_missing_optional_part_is_named_in_one_line(tiny_run, tmp_path, monkey
     assert "pip install 'ganforge[video]'" in capsys.readouterr().err
 
 
-def test_help_says_what_the_tool_does(capsys):
+def test_help_says_what_the_tool_does(capsys, tmp_path):
     """--help texts checked against behaviour: the default recipe the help describes is the one resolve picks,
     and the samplers it offers are the recipes' own."""
     from ganforge.compare import sampler_names
@@ -207,8 +207,13 @@ def test_help_says_what_the_tool_does(capsys):
         return " ".join(capsys.readouterr().out.replace("│", " ").split())
 
     train = help_of("train")
-    assert "conditional on labelled digits, an MLP GAN for 2D points, a convolutional GAN for other images" in train
+    assert ("conditional on labelled digits, conditional on clusters or classes for a folder, an MLP GAN for 2D "
+            "points, a convolutional GAN for other images") in train
     assert recipe_class(resolve(flags={"data": "digits"}).recipe).__name__ == "CGAN"
+    from PIL import Image
+
+    Image.new("L", (16, 16)).save(tmp_path / "one.png")
+    assert recipe_class(resolve(flags={"data": f"folder:{tmp_path}"}).recipe).__name__ == "SelfConditionedGAN"
     assert resolve(flags={"data": "ring8"}).recipe == "vanilla"
     assert resolve(flags={"data": "faces100"}).recipe == "dcgan"
     sample = help_of("sample")

@@ -58,8 +58,9 @@ def options(
 @app.command()
 def train(
     recipe: str | None = typer.Option(None, help="Method (ganforge list recipes); default: the data's own "
-                                                 "(conditional on labelled digits, an MLP GAN for 2D points, a "
-                                                 "convolutional GAN for other images)."),
+                                                 "(conditional on labelled digits, conditional on clusters or "
+                                                 "classes for a folder, an MLP GAN for 2D points, a convolutional "
+                                                 "GAN for other images)."),
     data: str | None = typer.Option(
         None, help="Dataset: see ganforge list datasets; ring:K:R:STD, grid:K:S:STD, folder:PATH."),
     steps: int | None = typer.Option(None, help="Total training steps."),

@@ -25,7 +25,8 @@ class ConditionalGAN(GANRecipe):
     def build_nets(self) -> dict[str, nn.Module]:
         if not self.data.num_classes:
             raise ConfigError(f"recipe {self.cfg.recipe} needs labelled data; {self.data.name!r} has no classes "
-                              "(use digits, stacked-digits, a folder with class subfolders, mnist, ...)")
+                              "(use digits, stacked-digits, a folder with class subfolders, mnist, ...; or --recipe "
+                              "selfcond, which finds clusters in unlabelled images)")
         n = self.cfg.net
         G, D = conditional_nets(self.data.shape, self.data.kind, self.data.num_classes, self.mode, self.latent_dim,
                                 n.width, n.depth, n.max_channels, n.upsample)
