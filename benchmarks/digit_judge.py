@@ -55,3 +55,22 @@ def judge(clf, images: torch.Tensor) -> dict:
         "confident_frac": float((conf >= 0.9).mean()),
         "class_share": np.bincount(pred, minlength=10) / len(pred),
     }
+
+
+def held_out_measures(run: Path, clf, n: int = 1000, seed: int = 5) -> dict:
+    """A digits run's ``n`` samples (sample seed ``seed``) against the 360 held-out test digits, never trained
+    on: fd, precision, recall, coverage in ganforge's digits features; by this judge: the confident share, the
+    rarest digit's share and, when the run drew the digits it was asked for, the share read as asked."""
+    import ganforge
+    from ganforge.metrics import evaluate_samples
+
+    g = ganforge.load(run)
+    x, labels = g.draw(n, seed)
+    test = load_dataset("digits", DataRequest(resolution=x.shape[-1], split="test"))
+    ev = evaluate_samples(x, test, ["fd", "prdc"], features="digits", seed=seed)
+    p = clf.predict_proba(flat16(x))
+    shares = np.bincount(p.argmax(1), minlength=10) / len(p)
+    asked = labels is not None and g.spec.num_classes == 10 and not g.spec.clustered
+    return {"fd": ev["fd"], "precision": ev["precision"], "recall": ev["recall"], "coverage": ev["coverage"],
+            "confident": float((p.max(1) >= 0.9).mean()), "min_share": float(shares.min()),
+            "as_asked": float((p.argmax(1) == labels.numpy()).mean()) if asked else float("nan")}

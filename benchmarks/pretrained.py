@@ -18,12 +18,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from digit_judge import fit_judge, judge, train_as_user  # noqa: E402
+from digit_judge import fit_judge, held_out_measures, train_as_user  # noqa: E402
 
-import ganforge  # noqa: E402
-from ganforge.data import DataRequest, load_dataset  # noqa: E402
 from ganforge.io import write_json  # noqa: E402
-from ganforge.metrics import evaluate_samples  # noqa: E402
 from ganforge.runs import checkpoint as ck  # noqa: E402
 from ganforge.runs.rundir import read_meta, read_run  # noqa: E402
 from ganforge.train.model_card import write_model_card  # noqa: E402
@@ -37,15 +34,6 @@ RUNS = {  # name -> (what it is, `ganforge train` arguments)
                           "(28 k-means clusters)", ["--recipe", "selfcond", "--set", "clusters.use_labels=false",
                                                     "--seed", "0"]),
 }
-
-
-def measure(run: Path, clf) -> dict:
-    x = ganforge.load(run).sample(1000, seed=5)
-    test = load_dataset("digits", DataRequest(resolution=x.shape[-1], split="test"))
-    ev = evaluate_samples(x, test, ["fd", "prdc"], features="digits", seed=5)
-    j = judge(clf, x)
-    return {"fd": ev["fd"], "precision": ev["precision"], "recall": ev["recall"], "coverage": ev["coverage"],
-            "confident": j["confident_frac"], "min_share": float(j["class_share"].min())}
 
 
 def ship(run: Path, name: str, what: str, numbers: dict) -> Path:
@@ -80,7 +68,7 @@ def main() -> None:
     for name in args.names.split(","):
         what, train_args = RUNS[name]
         run = train_as_user(train_args, f"ganforge-pretrained-{name}-")
-        numbers = measure(run, clf)
+        numbers = {k: v for k, v in held_out_measures(run, clf).items() if v == v}  # NaN: not asked
         out = ship(run, name, what, numbers)
         print(json.dumps({"name": name, "args": train_args, **numbers}), flush=True)
         print(f"wrote {out} ({sum(p.stat().st_size for p in out.rglob('*') if p.is_file()) / 1e6:.1f} MB)")

@@ -12,7 +12,8 @@ Then 1,000 samples (sample seed 5) are measured against the set's HELD-OUT split
 - digits (16 px, 1,437 train / 360 held-out): ganforge's digits feature space (fd, precision, recall,
   coverage) and the independent scikit-learn MLP judge (benchmarks/digit_judge.py): share of samples
   with confidence >= 0.9 and the smallest share of any predicted digit;
-- faces100 (80 / 20) and shapes scenes (shapes:2000, 32 px; held-out: 1,000 test scenes): the
+- faces100 (25 px, 80 / 20) and shapes scenes (shapes:2000, 32 px; held-out: the next 1,000 scenes of
+  shapes:3000, same distribution; the shapes test split holds out colour-shape pairs): the
   random-CNN feature space (no judge knows these sets), and for shapes the scene parser
   (metrics/scenes.py): the share of samples read as a clean scene of one or two shapes;
 - every set: the memorisation check (mem_copies, its false-alarm rate on held-out real images).
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from digit_judge import fit_judge, judge, train_as_user  # noqa: E402
 
 import ganforge  # noqa: E402
-from ganforge.data import DataRequest, load_dataset  # noqa: E402
+from ganforge.data import DataRequest, Dataset, load_dataset  # noqa: E402
 from ganforge.metrics import evaluate_samples  # noqa: E402
 from ganforge.metrics.scenes import parse  # noqa: E402
 
@@ -43,7 +44,7 @@ N_SAMPLES, SAMPLE_SEED = 1000, 5
 FOLDERS = Path("/tmp/ganforge-unlabelled")
 SETS = {  # name -> (dataset spec, resolution, feature space)
     "digits": ("digits", 16, "digits"),
-    "faces100": ("faces100", 32, "random-cnn"),
+    "faces100": ("faces100", 25, "random-cnn"),  # LFW's 25 x 25 px: the folder default then trains at 16 px
     "shapes": ("shapes:2000", 32, "random-cnn"),
 }
 CANDIDATES: dict[str, list[str]] = {
@@ -57,14 +58,23 @@ TARGETS = {"wall_s": ("<=", 600), "fd": ("<=", 4.0), "coverage": (">=", 0.6), "c
            "min_share": (">=", 0.06), "mem_copies": ("<=", 0.0)}
 
 
+def splits(name: str) -> tuple[Dataset, Dataset]:
+    """(the images written to the folder, held-out images of the same distribution)."""
+    spec, res, _ = SETS[name]
+    if name == "shapes":  # its test split holds out colour-shape pairs: take 1,000 more scenes of the same kind
+        more = load_dataset("shapes:3000", DataRequest(resolution=res, split="train")).x  # starts with shapes:2000's
+        return Dataset("shapes", more[:2000]), Dataset("shapes-held-out", more[2000:])
+    return tuple(load_dataset(spec, DataRequest(resolution=res, split=s)) for s in ("train", "test"))
+
+
 def write_folder(name: str) -> Path:
     """The set's train split as one flat folder of PNGs (cached)."""
-    spec, res, _ = SETS[name]
-    out = FOLDERS / name
+    res = SETS[name][1]
+    out = FOLDERS / f"{name}-{res}px"
     if out.is_dir() and any(out.iterdir()):
         return out
     out.mkdir(parents=True, exist_ok=True)
-    x = load_dataset(spec, DataRequest(resolution=res, split="train")).x
+    x = splits(name)[0].x
     for i, img in enumerate(x):
         a = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(out / f"{i:05d}.png")
@@ -76,14 +86,18 @@ def scene_share(images: torch.Tensor) -> float:
     return float(np.mean([1 <= len(parse(img)) <= 2 for img in images]))
 
 
-def measure(run: Path, name: str, clf) -> dict:
-    spec, res, feats = SETS[name]
-    g = ganforge.load(run)
-    x = g.sample(N_SAMPLES, seed=SAMPLE_SEED)
+def samples(run: Path, name: str) -> torch.Tensor:
+    """N_SAMPLES samples at the set's side (a run at another side is resized, bilinear)."""
+    res = SETS[name][1]
+    x = ganforge.load(run).sample(N_SAMPLES, seed=SAMPLE_SEED)
     if x.shape[-1] != res:
         x = torch.nn.functional.interpolate(x, size=(res, res), mode="bilinear", antialias=True).clamp(0, 1)
-    test = load_dataset(spec, DataRequest(resolution=res, split="test"))
-    train = load_dataset(spec, DataRequest(resolution=res, split="train"))
+    return x
+
+
+def measure(run: Path, name: str, clf) -> dict:
+    x, feats = samples(run, name), SETS[name][2]
+    train, test = splits(name)
     ev = evaluate_samples(x, test, ["fd", "prdc", "memorization"], features=feats, seed=SAMPLE_SEED,
                           train_set=train, held_out=test)
     row = {k: float(ev[k]) for k in ("fd", "precision", "recall", "coverage", "mem_copies", "mem_copies_heldout")}
@@ -102,9 +116,7 @@ def figures(run: Path, name: str, out: Path) -> None:
 
     from ganforge.metrics.memorization import nearest_pairs
 
-    spec, res, _ = SETS[name]
-    x = ganforge.load(run).sample(N_SAMPLES, seed=SAMPLE_SEED)
-    train = load_dataset(spec, DataRequest(resolution=x.shape[-1], split="train"))
+    x, train = samples(run, name), splits(name)[0]
     out.mkdir(parents=True, exist_ok=True)
     save_image(x[:64], out / f"{name}-samples.png", nrow=8, padding=1)
     save_image(nearest_pairs(x, train.x), out / f"{name}-nearest.png", nrow=16, padding=1)

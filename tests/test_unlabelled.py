@@ -155,3 +155,12 @@ def test_data_refuses_what_is_not_a_folder_of_images(tmp_path, capsys):
     assert "is not a folder" in capsys.readouterr().err
     assert main(["data", str(tmp_path)]) == 2
     assert "no image files under" in capsys.readouterr().err
+
+
+def test_data_counts_the_images_of_each_class(tmp_path, capsys):
+    for cls, n in (("cats", 2), ("dogs", 1)):
+        (tmp_path / cls).mkdir()
+        for i in range(n):
+            Image.new("RGB", (20 + i, 20), (i * 50, 0, 0)).save(tmp_path / cls / f"{i}.png")
+    assert main(["data", str(tmp_path), "--sheet", str(tmp_path / "sheet.png")]) == 0
+    assert "3 image files, 3 readable, 2 classes (cats 2, dogs 1)" in capsys.readouterr().out

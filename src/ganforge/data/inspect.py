@@ -42,7 +42,7 @@ class FileFacts:
 class FolderReport:
     root: Path
     files: list[FileFacts]
-    classes: list[str] = field(default_factory=list)
+    classes: dict[str, int] = field(default_factory=dict)  # first-level subfolder -> image files in it
     exact: list[list[Path]] = field(default_factory=list)  # groups of byte-identical files
     near: list[list[Path]] = field(default_factory=list)  # groups of the same picture in different files
 
@@ -58,7 +58,7 @@ class FolderReport:
         h = np.array([f.size[1] for f in ok])
         short, ratio = np.minimum(w, h), w / h
         out = [f"{self.root}: {len(self.files):,} image files, {len(ok):,} readable"
-               + (f", {len(self.classes)} classes ({', '.join(self.classes[:10])}"
+               + (f", {len(self.classes)} classes ({', '.join(f'{k} {v}' for k, v in list(self.classes.items())[:10])}"
                   f"{', ...' if len(self.classes) > 10 else ''})" if self.classes else ", no classes (one flat set)"),
                f"short side px: min {short.min()}, median {int(np.median(short))}, max {short.max()}; "
                f"square {np.mean(np.abs(ratio - 1) < 0.05):.0%}, landscape {np.mean(ratio >= 1.05):.0%}, "
@@ -140,7 +140,9 @@ def inspect_folder(root: str | Path) -> FolderReport:
     exact = _groups({i: f.digest for i, f in enumerate(files) if f.digest})
     extra_copies = {i for g in exact for i in g[1:]}
     near = _near_groups(files, extra_copies)
-    return FolderReport(root, files, first_level_labels(root, paths)[1],
+    labels, names = first_level_labels(root, paths)
+    classes = dict(zip(names, torch.bincount(labels, minlength=len(names)).tolist())) if labels is not None else {}
+    return FolderReport(root, files, classes,
                         [[files[i].path for i in g] for g in exact], [[files[i].path for i in g] for g in near])
 
 
