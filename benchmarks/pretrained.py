@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from digit_judge import fit_judge, held_out_measures, train_as_user  # noqa: E402
 
+from ganforge.config import to_yaml  # noqa: E402
 from ganforge.io import write_json  # noqa: E402
 from ganforge.runs import checkpoint as ck  # noqa: E402
 from ganforge.runs.rundir import read_meta, read_run  # noqa: E402
@@ -56,7 +57,12 @@ def ship(run: Path, name: str, what: str, numbers: dict) -> Path:
             "trained_by": f"python benchmarks/pretrained.py --names {name}"}
     write_json(out / "run.json", meta)
     _, cfg, _ = read_run(out)
-    write_model_card(out, cfg, meta)
+    cfg.out = None  # where it was trained: not a fact about the shipped run
+    (out / "config.yaml").write_text(to_yaml(cfg))
+    card = write_model_card(out, cfg, meta)
+    card.write_text(card.read_text().replace(str(out), f"pretrained:{name}"))  # not this machine's path
+    for f in out.rglob("*"):
+        f.chmod(0o755 if f.is_dir() else 0o644)  # checkpoints are private (0600); a shipped run is for everyone
     return out
 
 

@@ -190,7 +190,7 @@ class FolderFacts:
     """What a folder holds, from its file list and the headers of up to HEADER_SAMPLE files (nothing decoded)."""
 
     count: int  # image files
-    side: int  # the largest power of two <= the median short side, clamped to 8..AUTO_MAX_RESOLUTION (0: none read)
+    side: int  # the largest power of two <= the median short side, clamped to 8..AUTO_MAX_RESOLUTION (0: none readable)
     median: int  # the median short side, px
     colour: bool  # any sampled header declares colour (grey stored as RGB is found only when decoding)
     classes: int  # first-level subfolders when every image lies in one (the folder's labels), else 0
@@ -204,10 +204,12 @@ class FolderFacts:
 def folder_facts(root: Path) -> FolderFacts:
     paths = find_images(root)
     step = max(1, len(paths) // HEADER_SAMPLE)
-    sides, colour = [], False
+    sides, colour, limit = [], False, max_pixels()
     for p in paths[::step][:HEADER_SAMPLE]:
         try:
             with Image.open(p) as img:
+                if img.size[0] * img.size[1] > limit:  # the loader skips it too
+                    continue
                 sides.append(min(img.size))
                 colour |= img.mode not in ("1", "L", "LA", "I", "F") and not img.mode.startswith("I;16")
         except Exception:
