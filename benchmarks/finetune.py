@@ -9,7 +9,7 @@ a folder with one subfolder per digit. Candidates, each trained with the CLI as 
 same steps:
 - scratch:      ganforge train --data folder:T --recipe cgan
 - finetune:     ganforge train --data folder:T --init-from pretrained:digits    (the shipped default run)
-- finetune+fd2: the same with --freeze-d 2 (FreezeD: D's first two weight layers frozen)
+- finetune+fd1, finetune+fd2: the same with --freeze-d 1 or 2 (FreezeD: D's first weight layers frozen)
 and without labels (the same 100 images in one flat folder), the folder default (selfcond):
 - flat-scratch (2 clusters for 100 images), flat-scratch-k28 (28 clusters, as the fine-tuned run gets),
 - flat-finetune: --init-from pretrained:digits-unlabelled (the folder default trained on the digits).
@@ -43,9 +43,11 @@ FLAT = Path("/tmp/ganforge-typeset100-flat")  # the same 100 images, no labels
 CANDIDATES = {  # name -> (folder, `ganforge train` arguments)
     "scratch": (FOLDER, ["--recipe", "cgan", "--set", "net.width=32"]),  # the architecture of pretrained:digits
     "finetune": (FOLDER, ["--init-from", "pretrained:digits"]),
+    "finetune+fd1": (FOLDER, ["--init-from", "pretrained:digits", "--freeze-d", "1"]),
     "finetune+fd2": (FOLDER, ["--init-from", "pretrained:digits", "--freeze-d", "2"]),
     # unlabelled: the folder default from scratch (2 clusters for 100 images) vs from the unlabelled digits run
     "flat-scratch": (FLAT, []),
+    "flat-scratch-k10": (FLAT, ["--set", "clusters.k=10"]),
     "flat-scratch-k28": (FLAT, ["--set", "clusters.k=28"]),  # the clusters the fine-tuned run gets
     "flat-finetune": (FLAT, ["--init-from", "pretrained:digits-unlabelled"]),
 }
