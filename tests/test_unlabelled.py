@@ -164,3 +164,16 @@ def test_data_counts_the_images_of_each_class(tmp_path, capsys):
             Image.new("RGB", (20 + i, 20), (i * 50, 0, 0)).save(tmp_path / cls / f"{i}.png")
     assert main(["data", str(tmp_path), "--sheet", str(tmp_path / "sheet.png")]) == 0
     assert "3 image files, 3 readable, 2 classes (cats 2, dogs 1)" in capsys.readouterr().out
+
+
+def test_a_training_grid_shows_at_most_sixteen_clusters_one_row_each(flat_folder):
+    from types import SimpleNamespace
+
+    from ganforge.data import DataSpec
+    from ganforge.recipes import build_recipe
+
+    cfg = resolve({"data": f"folder:{flat_folder}", "net.width": 8})
+    spec = DataSpec("x", "image", (1, 8, 8), [f"cluster{i}" for i in range(40)], class_prior=[1 / 40] * 40,
+                    clustered=True)
+    labels = build_recipe(cfg, spec).grid_labels(SimpleNamespace(data=spec, device=torch.device("cpu")))
+    assert labels.tolist() == [c for c in range(16) for _ in range(4)]  # 64 samples: 16 rows of 4

@@ -102,6 +102,7 @@ class Phase:
 
 
 GRID_SAMPLES = 64  # samples in a training grid (and in the health check's spread)
+GRID_CLASSES = 16  # classes a training grid shows, one row each (stacked digits has 1,000; clusters up to 50)
 
 
 @dataclass
@@ -265,8 +266,9 @@ class Recipe:
 
     # ------------------------------------------------------------ training pictures
     def grid_labels(self, pics: PictureInputs) -> Tensor | None:
-        """One row per class for a conditional recipe on labelled data; None otherwise."""
-        k = pics.data.num_classes
+        """One row per class (the first GRID_CLASSES classes) for a conditional recipe on labelled data; None
+        otherwise."""
+        k = min(pics.data.num_classes, GRID_CLASSES)
         if not (self.conditional and k):
             return None
         return torch.arange(k, device=pics.device).repeat_interleave(max(1, GRID_SAMPLES // k))
@@ -285,7 +287,7 @@ class Recipe:
         if pics.data.kind == "points":
             return [Picture(self.preview(G, pics, 2500), real=pics.data.x[:2500])]
         labels = self.grid_labels(pics)
-        out = [Picture(self.preview(G, pics), None if labels is None else len(labels) // pics.data.num_classes)]
+        out = [Picture(self.preview(G, pics), None if labels is None else len(labels) // int(labels.unique().numel()))]
         x = pics.x[pics.fixed_idx[:32]]
         recon = self.reconstructions(G, x)
         if recon is not None:
