@@ -74,3 +74,13 @@ def held_out_measures(run: Path, clf, n: int = 1000, seed: int = 5) -> dict:
     return {"fd": ev["fd"], "precision": ev["precision"], "recall": ev["recall"], "coverage": ev["coverage"],
             "confident": float((p.max(1) >= 0.9).mean()), "min_share": float(shares.min()),
             "as_asked": float((p.argmax(1) == labels.numpy()).mean()) if asked else float("nan")}
+
+
+if __name__ == "__main__":  # python benchmarks/digit_judge.py RUN [RUN ...]: held-out measures of digits runs
+    import json
+    import sys
+
+    clf, acc, real = fit_judge()
+    print(f"judge: held-out accuracy {acc:.3f}, real held-out digits confident {real:.3f}")
+    for run in sys.argv[1:]:
+        print(run, json.dumps({k: round(v, 3) for k, v in held_out_measures(Path(run), clf).items()}))
