@@ -158,6 +158,7 @@ class Recipe:
     default_data: ClassVar[str | None] = None  # the data trained on when --data is not given (a task of its own)
     default_for: ClassVar[tuple[str, ...]] = ()  # datasets this is the default recipe for ("points"; "*": any)
     why_default: ClassVar[str] = ""  # one line: why it is the default for those datasets (said when it is chosen)
+    max_side_from_data: ClassVar[int] = 128  # resolution=0 takes the images' side, at most this
     adversarial: ClassVar[bool] = True  # False: trained by likelihood, no adversary (cfg.loss does not apply)
     own_metrics: ClassVar[str | None] = None  # a fixed metric set (--metrics does not apply), described
     samplers: ClassVar[tuple[str, ...]] = ()  # iterative samplers it offers (diffusion); () for one-pass generators

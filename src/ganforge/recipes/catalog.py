@@ -79,9 +79,10 @@ def resolve(
     if cfg.resolution == 0:  # "from the data"
         if facts is None:
             raise ConfigError(f"resolution=0 (from the data) is for folder: data; give {cfg.data} a side, e.g. 16")
-        cfg.resolution = facts.side or FALLBACK_RESOLUTION
-        chose.append(f"{cfg.resolution} px (the largest power of two <= the median side, up to "
-                     f"{AUTO_MAX_RESOLUTION}; --resolution to choose)")
+        most = min(recipe_class(recipe).max_side_from_data, AUTO_MAX_RESOLUTION)
+        cfg.resolution = min(facts.side or FALLBACK_RESOLUTION, most)
+        chose.append(f"{cfg.resolution} px (the largest power of two <= the median side, up to {most} for "
+                     f"{recipe}; --resolution to choose)")
     if cfg.steps == 0:  # "from the data": the recipe's rule
         cfg.steps = recipe_class(recipe).steps_from_data(cfg)
         chose.append(f"{cfg.steps:,} steps (a few minutes on a CPU at this side; --steps to choose)")
