@@ -85,7 +85,7 @@ def resolve(
                      f"{recipe}; --resolution to choose)")
     if cfg.steps == 0:  # "from the data": the recipe's rule
         cfg.steps = recipe_class(recipe).steps_from_data(cfg)
-        chose.append(f"{cfg.steps:,} steps (a few minutes on a CPU at this side; --steps to choose)")
+        chose.append(f"{cfg.steps:,} steps (sized to this side; --steps to choose)")
     if facts is not None and facts.side and (chose or not probe.recipe):  # none readable: the loader explains
         why = "" if probe.recipe else f" -> {recipe}, {recipe_class(recipe).why_default}"
         info(f"{cfg.data}: {facts.describe()}{why}" + (f"; {', '.join(chose)}" if chose else ""))
