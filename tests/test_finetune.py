@@ -72,3 +72,14 @@ def test_pretrained_runs_ship_with_the_package_and_load_everywhere(tmp_path, cap
     assert "no pretrained run 'digitz' (did you mean 'digits'?)" in capsys.readouterr().err
     with pytest.raises(GanforgeError):
         ganforge.load("pretrained:nothing")
+
+
+def test_a_fine_tuned_run_with_freeze_d_resumes_exactly(cgan_run, tmp_path):
+    base = {"init_from": str(cgan_run), "freeze_d": 1, "batch_size": 8, "checkpoint_every": 3, "eval.final_n": 0}
+    straight = ganforge.train(dict(base, steps=6, out=str(tmp_path / "a")), progress=False)
+    half = ganforge.train(dict(base, steps=3, out=str(tmp_path / "b")), progress=False)
+    resumed = ganforge.train({"steps": 6}, resume=half, progress=False)
+    wa, wb = weights(straight), weights(resumed)
+    for net in wa:
+        assert all(torch.equal(wa[net][k], wb[net][k]) for k in wa[net]), net
+    assert json.loads((resumed / "run.json").read_text())["init_from"]["run"] == str(cgan_run)  # kept on resume
