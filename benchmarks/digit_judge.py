@@ -57,21 +57,24 @@ def judge(clf, images: torch.Tensor) -> dict:
     }
 
 
-def held_out_measures(run: Path, clf, n: int = 1000, seed: int = 5) -> dict:
-    """A digits run's ``n`` samples (sample seed ``seed``) against the 360 held-out test digits, never trained
-    on: fd, precision, recall, coverage in ganforge's digits features; by this judge: the confident share, the
-    rarest digit's share and, when the run drew the digits it was asked for, the share read as asked."""
+def held_out_measures(run: Path, clf, n: int = 1000, seed: int = 5, test=None, train=None) -> dict:
+    """A digits run's ``n`` samples (sample seed ``seed``) against held-out digits it never trained on (``test``,
+    default the 360 test digits): fd, precision, recall, coverage in ganforge's digits features (and, given the
+    ``train`` set, the copy check mem_copies); by the judge ``clf``: the confident share, the rarest digit's share
+    and, when the run drew the digits it was asked for, the share read as asked."""
     import ganforge
     from ganforge.metrics import evaluate_samples
 
     g = ganforge.load(run)
     x, labels = g.draw(n, seed)
-    test = load_dataset("digits", DataRequest(resolution=x.shape[-1], split="test"))
-    ev = evaluate_samples(x, test, ["fd", "prdc"], features="digits", seed=seed)
+    if test is None:
+        test = load_dataset("digits", DataRequest(resolution=x.shape[-1], split="test"))
+    names = ["fd", "prdc"] + (["memorization"] if train is not None else [])
+    ev = evaluate_samples(x, test, names, features="digits", seed=seed, train_set=train, held_out=test)
     p = clf.predict_proba(flat16(x))
     shares = np.bincount(p.argmax(1), minlength=10) / len(p)
     asked = labels is not None and g.spec.num_classes == 10 and not g.spec.clustered
-    return {"fd": ev["fd"], "precision": ev["precision"], "recall": ev["recall"], "coverage": ev["coverage"],
+    return {**{k: float(ev[k]) for k in ("fd", "precision", "recall", "coverage", "mem_copies") if k in ev},
             "confident": float((p.max(1) >= 0.9).mean()), "min_share": float(shares.min()),
             "as_asked": float((p.argmax(1) == labels.numpy()).mean()) if asked else float("nan")}
 

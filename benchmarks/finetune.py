@@ -31,12 +31,10 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from digit_judge import flat16, train_as_user  # noqa: E402
+from digit_judge import flat16, held_out_measures, train_as_user  # noqa: E402
 
-import ganforge  # noqa: E402
 from ganforge.data import Dataset  # noqa: E402
 from ganforge.data.translation import typeset_digits  # noqa: E402
-from ganforge.metrics import evaluate_samples  # noqa: E402
 
 FOLDER = Path("/tmp/ganforge-typeset100")  # one subfolder per digit
 FLAT = Path("/tmp/ganforge-typeset100-flat")  # the same 100 images, no labels
@@ -72,18 +70,6 @@ def fit_typeset_judge():
     return MLPClassifier((256,), alpha=1e-3, max_iter=400, random_state=0).fit(flat16(x), y.numpy())
 
 
-def measure(run: Path, train: Dataset, test: Dataset, clf) -> dict:
-    g = ganforge.load(run)
-    x, labels = g.draw(1000, seed=5)  # labels: the digits asked for, or clusters
-    ev = evaluate_samples(x, test, ["fd", "prdc", "memorization"], features="digits", seed=5, train_set=train,
-                          held_out=test)
-    p = clf.predict_proba(flat16(x))
-    shares = np.bincount(p.argmax(1), minlength=10) / len(p)
-    return {**{k: float(ev[k]) for k in ("fd", "precision", "recall", "coverage", "mem_copies")},
-            "confident": float((p.max(1) >= 0.9).mean()), "min_share": float(shares.min()),
-            "as_asked": float("nan") if g.spec.clustered else float((p.argmax(1) == labels.numpy()).mean())}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--candidates", default=",".join(CANDIDATES))
@@ -104,7 +90,7 @@ def main() -> None:
             run = train_as_user(["--data", f"folder:{folder}", *extra, "--steps", str(args.steps),
                                  "--seed", str(seed)], f"ganforge-ft-{name}-")
             rows.append({"candidate": name, "seed": seed, "steps": args.steps, "wall_s": time.perf_counter() - t0,
-                         **measure(run, train, test, clf)})
+                         **held_out_measures(run, clf, test=test, train=train)})
             print(json.dumps(rows[-1]), flush=True)
             if args.json:
                 args.json.write_text(json.dumps(rows, indent=1))

@@ -74,7 +74,9 @@ def resolve(
     for layer in layers:
         merge(cfg, layer)
     cfg.recipe = recipe
-    facts = folder_facts(resolve_root(cfg.data.partition(":")[2])) if cfg.data.startswith("folder:") else None
+    explain = cfg.resolution == 0 or cfg.steps == 0 or not probe.recipe  # otherwise nothing to choose or say
+    folder = cfg.data.startswith("folder:") and explain
+    facts = folder_facts(resolve_root(cfg.data.partition(":")[2])) if folder else None  # a walk + file headers
     chose = []
     if cfg.resolution == 0:  # "from the data"
         if facts is None:
