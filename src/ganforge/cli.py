@@ -1,4 +1,4 @@
-"""The command line: ``ganforge train | sample | mix | interpolate | translate | upscale | synthesize | eval
+"""The command line: ``ganforge train | distill | sample | mix | interpolate | translate | upscale | synthesize | eval
 | compare | report | demo | serve | export | verify | data | list``
 (thin: parse, call the API).
 
@@ -107,6 +107,34 @@ def train(
 
     run_dir = run_training(cfg, resume=resume)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks
+        out.print(f"run directory: {run_dir}")
+
+
+@app.command()
+def distill(
+    teacher: str = typer.Argument(..., help="The run to distil (a run directory or pretrained:NAME)."),
+    width: float = typer.Option(0.5, help="The student generator's channels as a fraction of the teacher's."),
+    steps: int | None = typer.Option(None, help="Training steps (default: the teacher's)."),
+    seed: int | None = typer.Option(None, help="Random seed (default: the teacher's)."),
+    out_dir: str | None = typer.Option(None, "--out", help="The student's run directory (default runs/NNNN-...)."),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key: --set distill.pixel=5 (repeatable)."),
+) -> None:
+    """Train a lighter generator from a trained run (knowledge distillation); the student is a normal run."""
+    from .train.distill import student_config
+    from .train.trainer import train as run_training
+
+    cfg = student_config(teacher, width, set_, steps=steps, seed=seed, out=out_dir, device=device)
+    run_dir = run_training(cfg)
+    if os.environ.get("RANK", "0") == "0":
+        from .runs.rundir import read_meta
+
+        made = read_meta(run_dir).get("distilled_from", {})
+        t, s = made.get("teacher_cost"), made.get("student_cost")
+        if t and s:
+            out.print(f"generator: {s['macs'] / 1e6:.3g} M multiply-adds and {s['params'] / 1e3:.3g} k parameters "
+                      f"per image, teacher {t['macs'] / 1e6:.3g} M and {t['params'] / 1e3:.3g} k "
+                      f"({t['macs'] / s['macs']:.1f}x fewer multiply-adds)", markup=False)
         out.print(f"run directory: {run_dir}")
 
 
@@ -462,6 +490,8 @@ def export(
     direction: str = typer.Option("AtoB", help="Translation runs: the direction to export."),
     truncation: float | None = typer.Option(None, help="Samplers: a truncation psi baked into the file."),
     blend: float = typer.Option(1.0, help="Upscalers: 0 the PSNR-oriented model, 1 the GAN model."),
+    int8: bool = typer.Option(False, "--int8", help="ONNX: quantize weights and activations to int8 (onnxruntime, "
+                                                   "static, calibrated on drawn inputs)."),
 ) -> None:
     """Export the generator to ONNX or TorchScript with its input contract, checked against PyTorch."""
     from .api import load
@@ -473,10 +503,11 @@ def export(
     if not 0 <= blend <= 1:
         raise GanforgeError(f"--blend {blend} is not allowed; expected a number in [0, 1]")
     target = out_path or Path(run_dir) / "export" / f"generator{FORMATS[fmt]}"
-    contract = write(load(run_dir), fmt, target, direction, truncation, blend)
+    contract = write(load(run_dir), fmt, target, direction, truncation, blend, int8)
     out.print(f"wrote {target} and {contract_path(target)}", markup=False)
-    out.print(f"{describe(contract)}; max |diff| against PyTorch {contract['parity']['max_abs_diff']:.2g}",
-              markup=False)
+    parity = contract["parity"]
+    out.print(f"{describe(contract)}; max |diff| against PyTorch {parity['max_abs_diff']:.2g}"
+              + (f", mean {parity['mean_abs_diff']:.2g} (int8)" if int8 else ""), markup=False)
 
 
 @app.command()

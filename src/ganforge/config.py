@@ -31,9 +31,14 @@ class NetConfig:
     z_dim: int = 64  # size of the continuous (normal) latent
     z_discrete: int = 0  # categories of a one-hot code drawn uniformly beside it (0: none); see recipes/gan.py
     width: int = 64  # base channels (conv) or hidden units (MLP)
+    g_width: int = 0  # the generator's own base width (a lighter G beside a full D: ganforge distill); 0: width
     depth: int = 3  # hidden layers of MLP nets
     max_channels: int = 512  # cap on conv channels as resolution grows
     upsample: str = "transpose"  # conv generators: transpose (Radford et al. 2015) or bilinear (resize-convolution)
+
+    @property
+    def generator_width(self) -> int:
+        return self.g_width or self.width
 
 
 @dataclass
@@ -93,6 +98,19 @@ class ADAConfig:
 
 
 @dataclass
+class DistillConfig:
+    """Knowledge distillation into a lighter generator (``ganforge distill``, train/distill.py): the student
+    (this run, usually with a smaller ``net.g_width``) learns the teacher run's outputs on the same inputs, its
+    intermediate features through 1x1 adapters, and the recipe's own adversarial loss (GAN Compression, Li et
+    al. 2020; OMGD, Ren et al. 2021)."""
+
+    teacher: str | None = None  # a run directory or pretrained:NAME of the same recipe; None: no distillation
+    pixel: float = 10.0  # weight of the L1 distance between student and teacher outputs (model space)
+    features: float = 1.0  # weight of the mean squared distance of adapted student features to the teacher's
+    teacher_d: bool = False  # true: the student's D starts from the teacher run's (pinned at once on digits)
+
+
+@dataclass
 class EvalConfig:
     every: int = 0  # steps between evaluations during training; 0: never
     metrics: str = ""  # comma-separated; empty: the data's defaults (fd,kid,prdc[,classes] or modes,fd)
@@ -126,6 +144,7 @@ class TrainConfig:
     ada: ADAConfig = field(default_factory=ADAConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -199,6 +218,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "net.z_dim": (lambda v: v >= 1, "an integer >= 1"),
     "net.z_discrete": (lambda v: v >= 0, "an integer >= 0 (0: no discrete code)"),
     "net.width": (lambda v: v >= 1, "an integer >= 1"),
+    "net.g_width": (lambda v: v >= 0, "an integer >= 0 (0: net.width)"),
     "net.depth": (lambda v: v >= 1, "an integer >= 1"),
     "net.max_channels": (lambda v: v >= 1, "an integer >= 1"),
     "net.upsample": (lambda v: v in ("transpose", "bilinear"), "transpose or bilinear"),
@@ -231,6 +251,8 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "health.nan_retries": (lambda v: v >= 0, "an integer >= 0"),
     "health.start": (lambda v: v >= 0, "an integer >= 0 (0: warn from the first check)"),
     "health.nan_lr_factor": (lambda v: 0 < v < 1, "a number in (0, 1)"),
+    "distill.pixel": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "distill.features": (lambda v: v >= 0, "a number >= 0 (0: off)"),
     "eval.every": (lambda v: v >= 0, "an integer >= 0 (0: no evaluation during training)"),
     "eval.n": (lambda v: v >= 2, "an integer >= 2"),
     "eval.final_n": (lambda v: v == 0 or v >= 10, "0 (skip) or an integer >= 10"),

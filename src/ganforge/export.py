@@ -30,6 +30,8 @@ from .io import atomic_path, write_json
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 PARITY_TOLERANCE = 1e-4
+INT8_TOLERANCE = 0.02  # int8 files: the mean |diff| from PyTorch in [0, 1] image units that is kept
+CALIBRATION_BATCHES, CALIBRATION_SIZE = 8, 64
 OPSET = 18
 
 
@@ -53,8 +55,9 @@ def usage(contract: dict, file: str) -> str:
             f"out = sess.run(None, {{{args}}})[0]  # {contract['outputs'][0]['shape']} in [0, 1]")
 
 
-def _check(path: Path, fmt: str, net: nn.Module, inputs: tuple, names: list[str]) -> float:
-    """Max |exported - PyTorch| on ``inputs`` (a batch size other than the export's, to test the dynamic axis)."""
+def _check(path: Path, fmt: str, net: nn.Module, inputs: tuple, names: list[str]) -> tuple[float, float]:
+    """Max and mean |exported - PyTorch| on ``inputs`` (a batch size other than the export's, to test the dynamic
+    axis)."""
     with torch.no_grad():
         want = net(*inputs).numpy()
     if fmt == "onnx":
@@ -69,12 +72,55 @@ def _check(path: Path, fmt: str, net: nn.Module, inputs: tuple, names: list[str]
     if got.shape != want.shape:
         raise GanforgeError(f"the exported file gives shape {got.shape} for a batch of {len(inputs[0])}, PyTorch "
                             f"{want.shape}; the export is not kept")
-    return float(np.abs(got - want).max())
+    return float(np.abs(got - want).max()), float(np.abs(got - want).mean())
+
+
+def _calibration(model: Any, probe: tuple[torch.Tensor, ...], names: list[str],
+                 seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """Inputs that set the int8 activation ranges, drawn as the contract says they come: the run's own latents,
+    uniform labels, uniform images in [0, 1]."""
+    gen = torch.Generator().manual_seed(seed)
+    batches = []
+    for _ in range(CALIBRATION_BATCHES):
+        feed = {}
+        for name, x in zip(names, probe):
+            shape = (CALIBRATION_SIZE, *x.shape[1:])
+            if name == "z":
+                feed[name] = model.recipe.latent(CALIBRATION_SIZE, gen, torch.device("cpu")).numpy()
+            elif name == "labels":
+                feed[name] = torch.randint(model.spec.num_classes, shape, generator=gen).numpy()
+            else:
+                feed[name] = torch.rand(shape, generator=gen).numpy()
+        batches.append(feed)
+    return batches
+
+
+def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.ndarray]]) -> None:
+    """Static int8 quantization with onnxruntime (QDQ format, per-channel int8 weights, uint8 activations whose
+    ranges come from the ``calibration`` inputs)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.feeds = iter(calibration)
+
+        def get_next(self) -> dict | None:
+            return next(self.feeds, None)
+
+    prepared = source.with_name(source.stem + "-prepared.onnx")
+    try:
+        quant_pre_process(str(source), str(prepared))
+        quantize_static(str(prepared), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    finally:
+        prepared.unlink(missing_ok=True)
 
 
 def export(model: Any, fmt: str, target: Path, direction: str = "AtoB", truncation: float | None = None,
-           blend: float = 1.0) -> dict:
-    """Write the file and its contract (``target`` with ``.json``); returns the contract, parity included."""
+           blend: float = 1.0, int8: bool = False) -> dict:
+    """Write the file and its contract (``target`` with ``.json``); returns the contract, parity included.
+    ``int8``: ONNX only, statically quantized (:func:`quantize_int8`), its parity reported as max and mean |diff|."""
     from .runs.provenance import run_id
     from .version import __version__
 
@@ -86,6 +132,8 @@ def export(model: Any, fmt: str, target: Path, direction: str = "AtoB", truncati
     why = refusal(model)
     if why:
         raise GanforgeError(f"cannot export: {why}")
+    if int8 and fmt != "onnx":
+        raise GanforgeError(f"--int8 is for --format onnx (onnxruntime quantizes it), not {fmt}")
     if fmt == "onnx":
         for module in ("onnx", "onnxscript", "onnxruntime"):
             require(module, "ONNX export")
@@ -105,14 +153,27 @@ def export(model: Any, fmt: str, target: Path, direction: str = "AtoB", truncati
             raise GanforgeError(f"cannot export this {model.recipe.cfg.recipe} generator to {fmt}: "
                                 f"{str(e).strip().splitlines()[0][:200]}") from None
         probe = graph.probe  # another batch size (and image size for upscalers) than the export's example
-        diff = _check(tmp, fmt, net, probe, in_names)
+        diff, mean_diff = _check(tmp, fmt, net, probe, in_names)
         if not diff <= PARITY_TOLERANCE:
             raise GanforgeError(f"the {fmt} file differs from PyTorch by {diff:.3g} (> {PARITY_TOLERANCE}); "
                                 "the export is not kept")
+        if int8:
+            floats = tmp.with_name(tmp.stem + "-float.onnx")
+            tmp.replace(floats)
+            try:
+                quantize_int8(floats, tmp, _calibration(model, probe, in_names))
+            finally:
+                floats.unlink(missing_ok=True)
+            diff, mean_diff = _check(tmp, fmt, net, probe, in_names)
+            if not mean_diff <= INT8_TOLERANCE:
+                raise GanforgeError(f"the int8 file differs from PyTorch by {mean_diff:.3g} on average (> "
+                                    f"{INT8_TOLERANCE}); the export is not kept")
     contract = {"format": fmt, "file": target.name, "ganforge": __version__, "recipe": model.recipe.cfg.recipe,
                 "run": str(model.run_dir), "run_id": run_id(model.run_dir), **graph.contract,
                 "opset": OPSET if fmt == "onnx" else None, "dynamic_axes": axes,
-                "parity": {"max_abs_diff": diff, "batch": len(probe[0]), "against": "PyTorch, float32, CPU"},
+                "parity": {"max_abs_diff": diff, "mean_abs_diff": mean_diff, "batch": len(probe[0]),
+                           "against": "PyTorch, float32, CPU"},
+                "precision": "int8 weights and activations (static, QDQ)" if int8 else "float32",
                 "provenance": "images made with this file are generated; disclose it (ganforge writes provenance "
                               "metadata and a watermark, this file does not)"}
     if fmt == "onnx":

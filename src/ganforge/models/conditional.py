@@ -110,9 +110,11 @@ class ConditionalDiscriminator(nn.Module):
 
 
 def conditional_nets(data_shape: tuple[int, ...], kind: str, num_classes: int, mode: str, z_dim: int, width: int,
-                     depth: int, max_channels: int, upsample: str = "transpose",
+                     depth: int, max_channels: int, upsample: str = "transpose", g_width: int | None = None,
                      ) -> tuple[ConditionalGenerator, ConditionalDiscriminator]:
-    """DCGAN-style convolutional nets for images, MLPs for vectors, conditioned by ``mode``."""
+    """DCGAN-style convolutional nets for images, MLPs for vectors, conditioned by ``mode``; G's base width is
+    ``g_width`` (default ``width``)."""
+    g_width = g_width or width
     g_mode = "concat" if mode == "projection" and kind != "image" else mode  # an MLP G has no batch norm
     embed = min(max(num_classes, 8), 64)
     g_in = z_dim + (0 if g_mode == "projection" else embed)
@@ -121,12 +123,12 @@ def conditional_nets(data_shape: tuple[int, ...], kind: str, num_classes: int, m
         from .dcgan import DCGANDiscriminator, DCGANGenerator
 
         c, r, _ = data_shape
-        G = DCGANGenerator(g_in, r, c, width, max_channels, upsample)
+        G = DCGANGenerator(g_in, r, c, g_width, max_channels, upsample)
         D = DCGANDiscriminator(r, c + d_in_extra, width, max_channels)
     else:
         from .mlp import MLPDiscriminator, MLPGenerator
 
-        G = MLPGenerator(g_in, data_shape, width, depth, tanh=False)
+        G = MLPGenerator(g_in, data_shape, g_width, depth, tanh=False)
         D = MLPDiscriminator((math.prod(data_shape) + d_in_extra,), width, depth)
     return (ConditionalGenerator(G, num_classes, embed, g_mode),
             ConditionalDiscriminator(D, num_classes, embed, mode, kind == "image"))

@@ -224,6 +224,15 @@ class Recipe:
         """
         raise NotImplementedError
 
+    def same_inputs(self, ctx: StepContext) -> Callable[[nn.Module], Tensor]:
+        """This step's generator inputs held fixed, as a function: generator -> its model-space outputs on them, so
+        that a teacher and a student see the same inputs (``ganforge distill``). Here: latents, with the training
+        batch's labels when the recipe is conditional."""
+        real, labels = ctx.real()
+        z = ctx.local(self.latent(len(real) * ctx.world_size, ctx.gen, ctx.gen.device))
+        labels = labels if self.conditional else None
+        return lambda G: self.generate(G, z, labels)
+
     @property
     def sampler_name(self) -> str | None:
         """The iterative sampler and its steps (``ddim-50``) for recipes that have one; None for one-pass generators."""
@@ -334,6 +343,17 @@ class Recipe:
 
 
 RECIPES: Registry[Recipe] = Registry("recipe")
+
+
+def example_inputs(recipe: Recipe, data: Dataset, n: int, device: torch.device,
+                   seed: int = 0) -> Callable[[nn.Module], Tensor]:
+    """:meth:`Recipe.same_inputs` for the first ``n`` training examples and latents from ``seed``: generator ->
+    its outputs on them (shape probes, cost measures)."""
+    x = data.to_model(data.x[:n]).to(device)
+    y = data.y[:n].to(device) if data.y is not None else None
+    x_b = data.to_model(data.x_b[:n]).to(device) if data.x_b is not None else x
+    ctx = StepContext(0, n, lambda: (x, y), torch.Generator(device).manual_seed(seed), real_b=lambda: x_b)
+    return recipe.same_inputs(ctx)
 
 
 def truncated_normal(shape: tuple[int, ...], psi: float | None, gen: torch.Generator | None,

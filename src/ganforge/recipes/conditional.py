@@ -29,7 +29,7 @@ class ConditionalGAN(GANRecipe):
                               "selfcond, which finds clusters in unlabelled images)")
         n = self.cfg.net
         G, D = conditional_nets(self.data.shape, self.data.kind, self.data.num_classes, self.mode, self.latent_dim,
-                                n.width, n.depth, n.max_channels, n.upsample)
+                                n.width, n.depth, n.max_channels, n.upsample, n.generator_width)
         return {"G": G, "D": D}
 
 

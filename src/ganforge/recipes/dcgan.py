@@ -22,6 +22,6 @@ class DCGAN(GANRecipe):
             raise ConfigError(f"recipe dcgan needs image data; {self.data.name!r} is 2D points (use --recipe vanilla)")
         n, (c, h, _) = self.cfg.net, self.data.shape
         return {
-            "G": DCGANGenerator(self.latent_dim, h, c, n.width, n.max_channels, n.upsample),
+            "G": DCGANGenerator(self.latent_dim, h, c, n.generator_width, n.max_channels, n.upsample),
             "D": DCGANDiscriminator(h, self.d_shape[0], n.width, n.max_channels, self.cfg.reg.mbstd),
         }

@@ -77,7 +77,8 @@ class StyleGAN2(GANRecipe):
         log2_resolution(h, 8, 1024)  # a one-line error naming the allowed sizes
         k = self.data.num_classes if self.conditional else 0
         return {
-            "G": StyleGAN2Generator(n.z_dim, h, c, n.width, n.max_channels, s.w_dim, s.map_layers, k, s.lr_mul),
+            "G": StyleGAN2Generator(n.z_dim, h, c, n.generator_width, n.max_channels, s.w_dim, s.map_layers, k,
+                                    s.lr_mul),
             "D": StyleGAN2Discriminator(h, self.d_shape[0], n.width, n.max_channels, self.cfg.reg.mbstd, k),
         }
 

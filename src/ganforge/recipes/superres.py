@@ -296,7 +296,7 @@ class SRGAN(SRRecipe):
 
     def build_generator(self) -> nn.Module:
         n, s = self.cfg.net, self.cfg.sr
-        return SRResNet(3, n.width, s.blocks, s.scale, s.norm, s.residual)
+        return SRResNet(3, n.generator_width, s.blocks, s.scale, s.norm, s.residual)
 
 
 @RECIPES.register("esrgan")
@@ -305,4 +305,4 @@ class ESRGAN(SRRecipe):
 
     def build_generator(self) -> nn.Module:
         n, s = self.cfg.net, self.cfg.sr
-        return RRDBNet(3, n.width, s.growth, s.blocks, s.scale, s.residual)
+        return RRDBNet(3, n.generator_width, s.growth, s.blocks, s.scale, s.residual)

@@ -94,8 +94,8 @@ class TextToImage(GANRecipe):
     def build_nets(self) -> dict[str, nn.Module]:
         c, r, _ = self.data.shape
         n, t = self.cfg.net, self.cfg.text
-        G = TextToImageGenerator(len(self.vocab), r, c, n.z_dim, t.embed_dim, t.code_dim, n.width, n.max_channels,
-                                 n.upsample)
+        G = TextToImageGenerator(len(self.vocab), r, c, n.z_dim, t.embed_dim, t.code_dim, n.generator_width,
+                                 n.max_channels, n.upsample)
         return {"G": G, "D": TextDiscriminator(r, c, t.embed_dim, n.width, n.max_channels)}
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:

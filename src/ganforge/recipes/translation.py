@@ -27,6 +27,7 @@ Training inputs are enlarged by ``translate.jitter`` and randomly cropped back, 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -228,6 +229,13 @@ class TranslationRecipe(Recipe):
         """Columns of a training picture, model space: input | output | target (or reconstruction)."""
         raise NotImplementedError
 
+    def same_inputs(self, ctx: StepContext) -> Callable[[nn.Module], Tensor]:
+        """Every direction's translations of this step's training images (flattened side by side)."""
+        sources = {"AtoB": self.grid_source(ctx.real()[0])}
+        if "BtoA" in self.directions:
+            sources["BtoA"] = ctx.real_b()
+        return lambda G: torch.cat([self.translate(G, x, d).flatten(1) for d, x in sources.items()], 1)
+
     def grid_source(self, x: Tensor) -> Tensor:
         """What :meth:`translate` is given for training images ``x`` in pictures and health checks."""
         return x
@@ -284,7 +292,8 @@ class Pix2Pix(TranslationRecipe):
     def build_nets(self) -> dict[str, nn.Module]:
         cfg, t = self.cfg, self.cfg.translate
         ca, cb = self.channels
-        G: nn.Module = UNetGenerator(ca, cb, self.resolution, cfg.net.width, cfg.net.max_channels, t.norm, t.dropout)
+        G: nn.Module = UNetGenerator(ca, cb, self.resolution, cfg.net.generator_width, cfg.net.max_channels, t.norm,
+                                     t.dropout)
         if t.keep_luminance:
             if cb != 3:
                 raise ConfigError(f"translate.keep_luminance needs colour targets; {self.data.name!r} has {cb} "
@@ -348,7 +357,7 @@ class CycleGAN(TranslationRecipe):
         ca, cb = self.channels
 
         def gen(cin: int, cout: int) -> nn.Module:
-            return ResnetGenerator(cin, cout, cfg.net.width, t.blocks, t.down, t.norm, cfg.net.max_channels)
+            return ResnetGenerator(cin, cout, cfg.net.generator_width, t.blocks, t.down, t.norm, cfg.net.max_channels)
 
         def disc(c: int) -> nn.Module:
             return PatchDiscriminator(c, cfg.net.width, self.patch_layers(), t.norm, cfg.net.max_channels)

@@ -63,7 +63,7 @@ class VAE(Recipe):
         if h != w:
             raise ConfigError(f"recipe vae needs square images; the data is {h}x{w}")
         log2_resolution(h)
-        self.nets = {"G": ConvVAE(n.z_dim, h, c, n.width, n.max_channels, n.upsample, v.likelihood, v.sigma)}
+        self.nets = {"G": ConvVAE(n.z_dim, h, c, n.generator_width, n.max_channels, n.upsample, v.likelihood, v.sigma)}
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         o = self.cfg.optim

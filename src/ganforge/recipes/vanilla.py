@@ -24,7 +24,7 @@ class VanillaGAN(GANRecipe):
     def build_nets(self) -> dict[str, nn.Module]:
         n, shape, points = self.cfg.net, self.data.shape, self.data.kind == "points"
         return {
-            "G": MLPGenerator(self.latent_dim, shape, n.width, n.depth, tanh=not points, standardize=points,
+            "G": MLPGenerator(self.latent_dim, shape, n.generator_width, n.depth, tanh=not points, standardize=points,
                               prototypes=n.z_discrete if points else 0),
             "D": MLPDiscriminator(self.d_shape, n.width, n.depth, self.cfg.reg.mbstd, standardize=points),
         }

@@ -50,9 +50,9 @@ def broadcast_module(net: nn.Module) -> None:
         dist.broadcast(t.data, src=0)
 
 
-def average_gradients(net: nn.Module, world_size: int) -> None:
-    """All-reduce the mean gradient of ``net`` in one flat buffer."""
-    params = [p for p in net.parameters() if p.grad is not None]
+def average_gradients(params: list[torch.Tensor], world_size: int) -> None:
+    """All-reduce the mean gradient of ``params`` (what one optimizer steps) in one flat buffer."""
+    params = [p for p in params if p.grad is not None]
     if not params:
         return
     flat = torch.cat([p.grad.flatten() for p in params])

@@ -94,6 +94,9 @@ def card_text(run_dir: Path, cfg: TrainConfig, meta: dict) -> str:
         *([f"- **Fine-tuned from:** `{meta['init_from']['run']}` at step {meta['init_from']['step']}"
            + (f", D's first {cfg.freeze_d} layers frozen (FreezeD)" if cfg.freeze_d else "")]
           if meta.get("init_from") else []),
+        *([f"- **Distilled from:** `{meta['distilled_from']['teacher']}` into a generator of base width "
+           f"{cfg.net.generator_width} (pixel weight {cfg.distill.pixel:g}, feature weight {cfg.distill.features:g})"]
+          if meta.get("distilled_from") else []),
         "",
         "## Data",
         "",

@@ -31,6 +31,7 @@ from ..runs import checkpoint as ck
 from ..runs.rundir import RunLock, new_run_dir, read_meta, read_run, write_run_files
 from ..runs.visuals import save_loss_plot
 from ..version import __version__
+from .distill import Distiller
 from .distributed import DistInfo, average_gradients, broadcast_module, init_distributed, shutdown
 from .ema import EMA
 from .finetune import freeze_first_layers
@@ -89,11 +90,17 @@ class Trainer:
         self.recipe.fit_data(self.data.to_model(self.data.x))
         for net in self.recipe.nets.values():
             net.to(self.device)
-            if self.dist.enabled:
+        self.distiller = Distiller(cfg, self.recipe, self.data, self.device) if cfg.distill.teacher else None  # adds adapters
+        if self.dist.enabled:
+            for net in self.recipe.nets.values():
                 broadcast_module(net)
         self.optimizers = self.recipe.build_optimizers()
+        if self.distiller is not None:
+            self.distiller.extend(self.optimizers)
         self.base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in self.optimizers.items()}
         self.phases = self.recipe.phases()
+        if self.distiller is not None:
+            self.phases = self.distiller.wrap(self.phases)
         G = self.recipe.nets[self.recipe.generator_name]
         if cfg.channels_last:
             for net in self.recipe.nets.values():
@@ -114,7 +121,11 @@ class Trainer:
         self.state = TrainState()
         self.run_dir = run_dir or new_run_dir(cfg)
         fresh = not list((self.run_dir / "checkpoints").glob("step-*"))  # not a resume
-        self.started_from = self.init_from(cfg.init_from) if cfg.init_from and fresh else None  # before any file
+        self.started_from = None  # fine-tuned from a run, or distilled from a teacher (fresh starts only)
+        if fresh and cfg.init_from:
+            self.started_from = {"init_from": self.init_from(cfg.init_from)}
+        elif fresh and self.distiller is not None:
+            self.started_from = {"distilled_from": self.distiller.start_from_teacher()}
         self.stats = StatsAccumulator()
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
         fixed = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))[:HEALTH_SAMPLES]
@@ -257,14 +268,14 @@ class Trainer:
             wanted = phase.needs_grad()
             for name, net in self.recipe.nets.items():
                 net.requires_grad_(name in wanted)
-            net, opt = self.recipe.nets[phase.updates], self.optimizers[phase.updates]
+            opt = self.optimizers[phase.updates]
             for _ in range(phase.repeats):
                 opt.zero_grad(set_to_none=True)
                 with autocast:
                     loss, stats = phase.run(ctx)
                 self.scaler.scale(loss).backward()
                 if self.dist.enabled:
-                    average_gradients(net, self.dist.world_size)
+                    average_gradients([p for g in opt.param_groups for p in g["params"]], self.dist.world_size)
                 self.scaler.step(opt)
                 self.scaler.update()
                 self.stats.add(stats)
@@ -359,8 +370,8 @@ class Trainer:
         cfg = self.cfg
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            started = ({"init_from": self.started_from} if self.started_from else  # kept on resume
-                       {k: v for k, v in read_meta(self.run_dir).items() if k == "init_from"})
+            started = (self.started_from or  # kept on resume
+                       {k: v for k, v in read_meta(self.run_dir).items() if k in ("init_from", "distilled_from")})
             write_run_files(self.run_dir, cfg, self.data.spec(),
                             {"ganforge": __version__, "world_size": self.dist.world_size,
                              "device": str(self.device), "dataset_size": len(self.data), **started})
