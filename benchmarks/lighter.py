@@ -70,7 +70,6 @@ def torch_cost(run: Path, data) -> dict:
 def onnx_measures(run: Path, out: Path, int8: bool, test, clf, threads: int, n: int = 1000, seed: int = 5) -> dict:
     """Export (float or int8), then onnxruntime latency at batch 1, throughput at 256, and the samples' measures."""
     import onnxruntime as ort
-
     from digit_judge import flat16
 
     subprocess.run(["ganforge", "export", str(run), "--out", str(out), *(["--int8"] if int8 else [])], check=True,

@@ -22,10 +22,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import TrainConfig, merge, parse_set, validate
+from ..data import Dataset
 from ..errors import ConfigError
 from ..metrics.cost import cost
 from ..recipes import Recipe, build_recipe, recipe_class
-from ..data import Dataset
 from ..recipes.base import Phase, StepContext, example_inputs
 from ..runs import checkpoint as ck
 from ..runs.rundir import read_run

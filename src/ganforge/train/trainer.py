@@ -90,7 +90,8 @@ class Trainer:
         self.recipe.fit_data(self.data.to_model(self.data.x))
         for net in self.recipe.nets.values():
             net.to(self.device)
-        self.distiller = Distiller(cfg, self.recipe, self.data, self.device) if cfg.distill.teacher else None  # adds adapters
+        # distillation (ganforge distill): the teacher, and the student's feature adapters among the networks
+        self.distiller = Distiller(cfg, self.recipe, self.data, self.device) if cfg.distill.teacher else None
         if self.dist.enabled:
             for net in self.recipe.nets.values():
                 broadcast_module(net)
