@@ -3,6 +3,7 @@ same wall time, and int8 ONNX files, against their teacher.
 
 Usage:
     python benchmarks/lighter.py --teacher RUN [--widths 0.25 0.5] [--seeds 21] [--steps N] [--json out.json]
+    python benchmarks/lighter.py --teacher ESRGAN_RUN --widths 0.5 --threads 2 --no-scratch   # an upscaler
 
 For each width and seed, as a user types it:
 - student: ``ganforge distill RUN --width W --steps N --seed S`` (default N: the teacher's steps), timed;
@@ -14,6 +15,8 @@ scikit-learn MLP, benchmarks/digit_judge.py): the confident share, the rarest di
 asked. Cost: parameters and multiply-adds per image (counted by torch.utils.flop_counter), PyTorch CPU latency
 at batch 1 and throughput at batch 256 (``--threads`` threads), and for the teacher and each student the same
 for the float and the int8 ONNX file (onnxruntime), with the int8 file's samples measured like the others.
+An upscaler teacher (ESRGAN) is measured by sr_measures: a 128 -> 512 px upscale's cost and seconds, and PSNR /
+SSIM on the held-out photos beside bicubic.
 """
 from __future__ import annotations
 
@@ -104,6 +107,49 @@ def onnx_measures(run: Path, out: Path, int8: bool, test, clf, threads: int, n: 
             "confident": float((p.max(1) >= 0.9).mean()), "mb": out.stat().st_size / 2**20}
 
 
+def sr_measures(run: Path, threads: int, work: Path, onnx: bool) -> dict:
+    """Upscalers: multiply-adds and seconds of a 128 -> 512 px x4 upscale, and Y-PSNR / SSIM on the held-out
+    photos of sr:photos (benchmarks/superres.py's protocol) at --blend 1 and 0, and for the int8 file."""
+    import onnxruntime as ort
+    from superres import measure as sr_scores
+
+    from ganforge.data.superres import degrade, held_out_images
+    from ganforge.metrics.superres import image_scores
+
+    g = ganforge.load(run)
+    x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    G = g.network(1.0).eval()
+    c = cost(G, lambda m: m(x), 1)
+    row = {"params": c["params"], "macs": c["macs"], "torch_512_s": seconds(G, lambda m: m(x), 5, 1)}
+    scores = sr_scores(g, held_out_images("photos"), g.scale)
+    for method in ("bicubic", "blend 1", "blend 0"):
+        for k in ("psnr", "ssim"):
+            row[f"{method} {k}"] = float(np.mean([r[method][k] for r in scores]))
+    if not onnx:
+        return row
+    for kind in ("float", "int8"):
+        out = work / f"{run.name}-{kind}.onnx"
+        subprocess.run(["ganforge", "export", str(run), "--out", str(out), *(["--int8"] if kind == "int8" else [])],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        sess = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"])
+        sess.run(None, {"images": x.numpy()})
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            sess.run(None, {"images": x.numpy()})
+            times.append(time.perf_counter() - t)
+        psnr = []
+        for _, hr in held_out_images("photos"):
+            hr = hr[:, : hr.shape[1] // g.scale * g.scale, : hr.shape[2] // g.scale * g.scale]
+            lr = degrade(hr[None], g.scale)
+            up = torch.from_numpy(sess.run(None, {"images": lr.numpy()})[0][0])
+            psnr.append(image_scores(up, hr, g.scale)["psnr"])
+        row.update({f"{kind}_512_s": float(np.median(times)), f"{kind} blend 1 psnr": float(np.mean(psnr))})
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(allow_abbrev=False)
     ap.add_argument("--teacher", type=Path, required=True)
@@ -118,15 +164,20 @@ def main() -> None:
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
-    clf, acc, real = fit_judge()
-    print(f"judge: held-out accuracy {acc:.3f}, real held-out digits confident {real:.3f}")
     teacher = ganforge.load(args.teacher)
-    data = load_dataset("digits", DataRequest(resolution=teacher.spec.shape[-1], split="train"))
-    test = load_dataset("digits", DataRequest(resolution=teacher.spec.shape[-1], split="test"))
+    if teacher.kind != "upscaler":
+        clf, acc, real = fit_judge()
+        print(f"judge: held-out accuracy {acc:.3f}, real held-out digits confident {real:.3f}")
+        data = load_dataset("digits", DataRequest(resolution=teacher.spec.shape[-1], split="train"))
+        test = load_dataset("digits", DataRequest(resolution=teacher.spec.shape[-1], split="test"))
     work = Path(tempfile.mkdtemp(prefix="ganforge-lighter-"))
     rows: dict[str, dict] = {}
 
     def measure(name: str, run: Path, **extra) -> None:
+        if teacher.kind == "upscaler":
+            rows[name] = {**extra, **sr_measures(run, args.threads, work, not args.no_onnx and "scratch" not in name)}
+            print(name, json.dumps({k: round(v, 4) for k, v in rows[name].items()}), flush=True)
+            return
         row = {**extra, **torch_cost(run, data), **held_out_measures(run, clf, test=test)}
         if not args.no_onnx and "scratch" not in name:
             for kind in ("float", "int8"):
@@ -136,7 +187,6 @@ def main() -> None:
         print(name, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
 
     measure("teacher", args.teacher)
-    base_width = teacher.recipe.cfg.net.generator_width
     for seed in args.seeds:
         for w in args.widths:
             student = work / f"student-w{w}-s{seed}"
@@ -147,10 +197,9 @@ def main() -> None:
             measure(f"student-w{w}-s{seed}", student, wall_s=wall)
             if args.no_scratch:
                 continue
-            scratch = work / f"scratch-w{w}-s{seed}"
-            g_width = max(1, round(base_width * w))
-            cmd = ["ganforge", "train", "--config", str(args.teacher / "config.yaml"), "--out", str(scratch),
-                   "--seed", str(seed), "--steps", "1000000", "--set", f"net.g_width={g_width}"]
+            scratch = work / f"scratch-w{w}-s{seed}"  # the student's config without its teacher
+            cmd = ["ganforge", "train", "--config", str(student / "config.yaml"), "--out", str(scratch),
+                   "--seed", str(seed), "--steps", "1000000", "--set", "distill.teacher=null"]
             wall_s = timed(cmd, stop_after=wall)
             measure(f"scratch-w{w}-s{seed}", scratch, wall_s=wall_s)
     if args.json:

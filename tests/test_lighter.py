@@ -106,6 +106,19 @@ def test_students_of_stylegan2_and_esrgan_train_and_sample(teacher, request, tmp
     made = json.loads((run / "run.json").read_text())["distilled_from"]
     assert made["student_cost"]["macs"] < made["teacher_cost"]["macs"] and made["layers"]
     assert ganforge.load(run).net is not None
+    _, cfg, _ = read_run(run)
+    if teacher == "sr_run":  # RRDB's dense blocks narrow with it (their growth), D does not
+        assert (cfg.net.g_width, cfg.sr.growth, cfg.net.width) == (4, 2, 8)
+
+
+def test_an_inheriting_student_starts_with_the_teachers_mapping_network(sg_run, tmp_path):
+    cfg = student_config(str(sg_run), 0.5, ["distill.inherit=true"], **dict(STUDENT, steps=1), out=str(tmp_path / "s"))
+    run = train(cfg, progress=False)
+    start, teacher = weights(run, 0), weights(sg_run)
+    mapping = [k for k in teacher["G_ema"] if k.startswith("mapping.")]
+    assert mapping and all(torch.equal(start[net][k], teacher["G_ema"][k]) for k in mapping for net in ("G", "G_ema"))
+    assert start["G"]["synthesis.const"].shape != teacher["G_ema"]["synthesis.const"].shape  # narrower: its own
+    assert json.loads((run / "run.json").read_text())["distilled_from"]["inherited"] >= len(mapping)
 
 
 def test_a_cyclegan_student_learns_both_directions(tmp_path):
@@ -124,7 +137,7 @@ def test_distill_refuses_bad_widths_and_runs_without_a_discriminator(cgan_run, v
     assert "distillation is for GAN runs" in capsys.readouterr().err
 
 
-def test_an_int8_export_runs_close_to_pytorch(cgan_run, tmp_path, capsys):
+def test_an_int8_export_runs_close_to_pytorch(cgan_run, sr_run, tmp_path, capsys):
     out = tmp_path / "q.onnx"
     assert main(["export", str(cgan_run), "--int8", "--out", str(out)]) == 0
     contract = json.loads((tmp_path / "q.onnx.json").read_text())
@@ -137,5 +150,6 @@ def test_an_int8_export_runs_close_to_pytorch(cgan_run, tmp_path, capsys):
     got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(
         None, {"z": z, "labels": np.arange(3)})[0]
     assert got.shape == (3, 1, 8, 8) and 0 <= got.min() and got.max() <= 1
+    assert main(["export", str(sr_run), "--int8", "--out", str(tmp_path / "u.onnx")]) == 0  # dynamic height, width
     assert main(["export", str(cgan_run), "--int8", "--format", "torchscript", "--out", str(tmp_path / "q.pt")]) == 2
     assert "--int8 is for --format onnx" in capsys.readouterr().err

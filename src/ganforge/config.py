@@ -107,6 +107,7 @@ class DistillConfig:
     teacher: str | None = None  # a run directory or pretrained:NAME of the same recipe; None: no distillation
     pixel: float = 10.0  # weight of the L1 distance between student and teacher outputs (model space)
     features: float = 1.0  # weight of the mean squared distance of adapted student features to the teacher's
+    inherit: bool = False  # the student's G starts with every tensor of the teacher's G that has its shape
     teacher_d: bool = False  # true: the student's D starts from the teacher run's (pinned at once on digits)
 
 

@@ -109,10 +109,12 @@ def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.nda
             return next(self.feeds, None)
 
     prepared = source.with_name(source.stem + "-prepared.onnx")
-    try:
-        quant_pre_process(str(source), str(prepared))
+    try:  # symbolic shapes: an upscaler's dynamic height and width are beyond onnxruntime's inference
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    except Exception as e:  # one line, not onnxruntime's traceback
+        raise GanforgeError(f"cannot quantize this generator to int8: {str(e).strip().splitlines()[0][:200]}") from None
     finally:
         prepared.unlink(missing_ok=True)
 

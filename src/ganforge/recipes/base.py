@@ -197,6 +197,12 @@ class Recipe:
         return {"recipe": cfg.recipe, "resolution": cfg.resolution, "channels": spec.shape[0], "net": d["net"],
                 "reg": d["reg"], **own}
 
+    @classmethod
+    def student_values(cls, cfg: TrainConfig, width: float) -> dict:
+        """Config values that narrow the generator of a run of this recipe to ``width`` x its channels for a
+        distilled student (``ganforge distill``); the discriminator keeps its size."""
+        return {"net": {"g_width": max(1, round(cfg.net.generator_width * width))}}
+
     @property
     def labels_are_classes(self) -> bool:
         """Whether the labels a draw uses are classes a judge can read (``label_agreement``): not for token ids

@@ -303,6 +303,12 @@ class SRGAN(SRRecipe):
 class ESRGAN(SRRecipe):
     """Wang et al. 2018: RRDB G, relativistic average D, PSNR pre-train then GAN stage, network interpolation."""
 
+    @classmethod
+    def student_values(cls, cfg: TrainConfig, width: float) -> dict:
+        """The dense blocks' growth narrows with the width (most of RRDB's multiply-adds are in them)."""
+        values = super().student_values(cfg, width)
+        return {**values, "sr": {"growth": max(1, round(cfg.sr.growth * width))}}
+
     def build_generator(self) -> nn.Module:
         n, s = self.cfg.net, self.cfg.sr
         return RRDBNet(3, n.generator_width, s.growth, s.blocks, s.scale, s.residual)

@@ -10,8 +10,10 @@ sample, eval, serve, demo and export work on it unchanged. Training adds to ever
   mapped to the teacher's channels by learned 1x1 convolutions (the adapters). The maps compared are, at
   each spatial size the generator works at, the last one whose channel count the narrowing changed.
 
-The discriminator starts from the teacher run's (same shapes: only G is narrower) at a fresh start, so the
-student is judged by a critic that already knows the data. ``ganforge distill`` builds the student's config.
+The discriminator starts from scratch, as the student's G does: starting it from the teacher run's D (GAN
+Compression's choice, ``distill.teacher_d``) pinned it near 100 % accuracy from the first step on the digits and
+the student collapsed (benchmarks/RESULTS.md, "Lighter generators"). ``ganforge distill`` builds the student's
+config.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ def student_config(teacher: str, width: float, sets: list[str] | None = None, **
     _, cfg, _ = read_run(teacher)
     if not recipe_class(cfg.recipe).adversarial:
         raise ConfigError(f"distillation is for GAN runs; {teacher} is a {cfg.recipe} run (no discriminator)")
-    cfg.net.g_width = max(1, round(cfg.net.generator_width * width))
+    merge(cfg, recipe_class(cfg.recipe).student_values(cfg, width))
     cfg.distill.teacher = str(teacher)
     cfg.init_from, cfg.freeze_d, cfg.out = None, 0, None
     merge(cfg, {k: v for k, v in flags.items() if v is not None})
@@ -116,9 +118,8 @@ class Distiller:
             raise ConfigError(f"distill.teacher {cfg.distill.teacher} is a {tcfg.recipe} run and this is "
                               f"{cfg.recipe}; a student learns from a teacher of the same recipe")
         if cfg.init_from:
-            raise ConfigError("distill.teacher and init_from do not combine: a student starts from the teacher's D "
-                              "and its own narrower G")
-        self.source = source
+            raise ConfigError("distill.teacher and init_from do not combine: a student's networks start from "
+                              "scratch or from its teacher (distill.inherit, distill.teacher_d)")
         self.weights = ck.split_weights(ck.load_weights(ck.latest_checkpoint(source)))
         teacher_recipe = build_recipe(tcfg, spec)
         self.teacher = teacher_recipe.load_generator(self.weights, ema=True).to(device).eval().requires_grad_(False)
@@ -132,15 +133,23 @@ class Distiller:
         self.costs = {"teacher_cost": cost(self.teacher, probe, 2), "student_cost": cost(student, probe, 2)}
 
     def start_from_teacher(self) -> dict:
-        """A fresh student's networks other than G start from the teacher run's where their shapes fit (D)."""
-        taken = []
+        """A fresh student's start: with ``distill.inherit`` its G takes every tensor of the teacher's G of the same
+        name and shape (StyleGAN2's mapping network, class embeddings); with ``distill.teacher_d`` the other
+        networks start from the teacher run's where their shapes fit (D)."""
+        taken, inherited = [], []
+        if self.cfg.distill.inherit:
+            student = self.recipe.nets[self.recipe.generator_name]
+            mine, theirs = student.state_dict(), self.teacher.state_dict()
+            inherited = [k for k, t in theirs.items() if k in mine and mine[k].shape == t.shape]
+            student.load_state_dict({**mine, **{k: theirs[k] for k in inherited}})
         for name, net in self.recipe.nets.items() if self.cfg.distill.teacher_d else ():
             weights = self.weights.get(name)
             if name == self.recipe.generator_name or weights is None or ck.first_mismatch(net, weights):
                 continue
             net.load_state_dict(weights)
             taken.append(name)
-        return {"teacher": str(self.cfg.distill.teacher), "from_teacher": taken, "layers": self.layers, **self.costs}
+        return {"teacher": str(self.cfg.distill.teacher), "from_teacher": taken, "inherited": len(inherited),
+                "layers": self.layers, **self.costs}
 
     def extend(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
         """The adapters train with the generator, in its optimizer (their own parameter group)."""

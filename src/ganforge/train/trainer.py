@@ -127,6 +127,8 @@ class Trainer:
             self.started_from = {"init_from": self.init_from(cfg.init_from)}
         elif fresh and self.distiller is not None:
             self.started_from = {"distilled_from": self.distiller.start_from_teacher()}
+            if self.ema is not None:  # the average starts where G now starts
+                self.ema.model.load_state_dict(self.recipe.nets[self.recipe.generator_name].state_dict())
         self.stats = StatsAccumulator()
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
         fixed = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(0))[:HEALTH_SAMPLES]
