@@ -75,22 +75,27 @@ def _check(path: Path, fmt: str, net: nn.Module, inputs: tuple, names: list[str]
     return float(np.abs(got - want).max()), float(np.abs(got - want).mean())
 
 
-def _calibration(model: Any, probe: tuple[torch.Tensor, ...], names: list[str],
-                 seed: int = 0) -> list[dict[str, np.ndarray]]:
-    """Inputs that set the int8 activation ranges, drawn as the contract says they come: the run's own latents,
-    uniform labels, uniform images in [0, 1]."""
+def _calibration(model: Any, names: list[str], direction: str, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """Inputs that set the int8 activation ranges, drawn as the file will be fed: the run's own latents and
+    uniform labels, or the run's training images as the exported direction takes them (an upscaler's degraded
+    low-resolution patches)."""
     gen = torch.Generator().manual_seed(seed)
+    if "images" in names:
+        from .data.run_data import RunData
+
+        data = RunData.of(model.recipe.cfg).train
+        pool = data.x_b if direction == "BtoA" and data.x_b is not None else data.x
     batches = []
     for _ in range(CALIBRATION_BATCHES):
         feed = {}
-        for name, x in zip(names, probe):
-            shape = (CALIBRATION_SIZE, *x.shape[1:])
-            if name == "z":
-                feed[name] = model.recipe.latent(CALIBRATION_SIZE, gen, torch.device("cpu")).numpy()
-            elif name == "labels":
-                feed[name] = torch.randint(model.spec.num_classes, shape, generator=gen).numpy()
-            else:
-                feed[name] = torch.rand(shape, generator=gen).numpy()
+        if "z" in names:
+            feed["z"] = model.recipe.latent(CALIBRATION_SIZE, gen, torch.device("cpu")).numpy()
+        if "labels" in names:
+            feed["labels"] = torch.randint(model.spec.num_classes, (CALIBRATION_SIZE,), generator=gen).numpy()
+        if "images" in names:
+            x = data.to_model(pool[torch.randint(len(pool), (CALIBRATION_SIZE,), generator=gen)])
+            x = model.recipe.grid_source(x) if direction == "AtoB" else x
+            feed["images"] = data.from_model(x).float().numpy()
         batches.append(feed)
     return batches
 
@@ -122,7 +127,9 @@ def quantize_int8(source: Path, target: Path, calibration: list[dict[str, np.nda
 def export(model: Any, fmt: str, target: Path, direction: str = "AtoB", truncation: float | None = None,
            blend: float = 1.0, int8: bool = False) -> dict:
     """Write the file and its contract (``target`` with ``.json``); returns the contract, parity included.
-    ``int8``: ONNX only, statically quantized (:func:`quantize_int8`), its parity reported as max and mean |diff|."""
+    ``int8``: ONNX only, statically quantized (:func:`quantize_int8`), its parity reported as max and mean |diff|
+    on inputs drawn as the calibration's are (random images would be far outside an upscaler's calibrated
+    ranges)."""
     from .runs.provenance import run_id
     from .version import __version__
 
@@ -163,17 +170,19 @@ def export(model: Any, fmt: str, target: Path, direction: str = "AtoB", truncati
             floats = tmp.with_name(tmp.stem + "-float.onnx")
             tmp.replace(floats)
             try:
-                quantize_int8(floats, tmp, _calibration(model, probe, in_names))
+                quantize_int8(floats, tmp, _calibration(model, in_names, direction))
             finally:
                 floats.unlink(missing_ok=True)
-            diff, mean_diff = _check(tmp, fmt, net, probe, in_names)
+            unseen = _calibration(model, in_names, direction, seed=1)[0]  # fed like the calibration, not in it
+            diff, mean_diff = _check(tmp, fmt, net, tuple(torch.from_numpy(unseen[n]) for n in in_names), in_names)
             if not mean_diff <= INT8_TOLERANCE:
                 raise GanforgeError(f"the int8 file differs from PyTorch by {mean_diff:.3g} on average (> "
                                     f"{INT8_TOLERANCE}); the export is not kept")
     contract = {"format": fmt, "file": target.name, "ganforge": __version__, "recipe": model.recipe.cfg.recipe,
                 "run": str(model.run_dir), "run_id": run_id(model.run_dir), **graph.contract,
                 "opset": OPSET if fmt == "onnx" else None, "dynamic_axes": axes,
-                "parity": {"max_abs_diff": diff, "mean_abs_diff": mean_diff, "batch": len(probe[0]),
+                "parity": {"max_abs_diff": diff, "mean_abs_diff": mean_diff,
+                           "batch": CALIBRATION_SIZE if int8 else len(probe[0]),
                            "against": "PyTorch, float32, CPU"},
                 "precision": "int8 weights and activations (static, QDQ)" if int8 else "float32",
                 "provenance": "images made with this file are generated; disclose it (ganforge writes provenance "
