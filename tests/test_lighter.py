@@ -97,6 +97,24 @@ def test_the_pixel_loss_is_zero_for_a_student_that_is_its_teacher(cgan_run):
     assert run(recipe.nets["G"]).shape == (4, *spec.shape)
 
 
+def test_the_distillation_weight_fades_out_at_its_fraction_of_the_steps(cgan_run):
+    from ganforge.data.run_data import RunData
+    from ganforge.recipes.base import StepContext
+
+    cfg = student_config(str(cgan_run), 0.5, ["distill.fade=0.5"], **dict(STUDENT, steps=8))
+    data = RunData.of(cfg).train
+    d = Distiller(cfg, build_recipe(cfg, data.spec()), data, torch.device("cpu"))
+    x, y = data.to_model(data.x[:4]), data.y[:4]
+
+    def at(step: int) -> tuple[float, float]:
+        loss, stats = d.loss(StepContext(step, 4, lambda: (x, y), torch.Generator().manual_seed(0)))
+        return float(loss), float(stats["Distill/pixel"])
+
+    (l0, p0), (l2, p2), (l4, p4) = at(0), at(2), at(4)
+    assert p0 == p2 == p4 > 0  # the same inputs: the same distance, weighted 1, 1/2, 0
+    assert l2 == pytest.approx(l0 / 2) and l4 == 0
+
+
 @pytest.mark.parametrize("teacher", ["sg_run", "sr_run"])
 def test_students_of_stylegan2_and_esrgan_train_and_sample(teacher, request, tmp_path):
     source = request.getfixturevalue(teacher)

@@ -107,6 +107,7 @@ class DistillConfig:
     teacher: str | None = None  # a run directory or pretrained:NAME of the same recipe; None: no distillation
     pixel: float = 10.0  # weight of the L1 distance between student and teacher outputs (model space)
     features: float = 1.0  # weight of the mean squared distance of adapted student features to the teacher's
+    fade: float = 1.0  # the distillation weights fall linearly to 0 at this fraction of the steps (1: kept to the end)
     inherit: bool = False  # the student's G starts with every tensor of the teacher's G that has its shape
     teacher_d: bool = False  # true: the student's D starts from the teacher run's (pinned at once on digits)
 
@@ -254,6 +255,7 @@ CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "health.nan_lr_factor": (lambda v: 0 < v < 1, "a number in (0, 1)"),
     "distill.pixel": (lambda v: v >= 0, "a number >= 0 (0: off)"),
     "distill.features": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "distill.fade": (lambda v: 0 < v <= 1, "a fraction in (0, 1] of the steps"),
     "eval.every": (lambda v: v >= 0, "an integer >= 0 (0: no evaluation during training)"),
     "eval.n": (lambda v: v >= 2, "an integer >= 2"),
     "eval.final_n": (lambda v: v == 0 or v >= 10, "0 (skip) or an integer >= 10"),

@@ -190,5 +190,6 @@ class Distiller:
         adapters = self.recipe.nets[ADAPTERS]
         feats = [F.mse_loss(adapters[n.replace(".", "_")](s_maps[n]).float(), t_maps[n].float()) for n in self.layers]
         feature = torch.stack(feats).mean() if feats else torch.zeros((), device=fake.device)
-        loss = d.pixel * pixel + d.features * feature
+        weight = max(0.0, 1 - ctx.step / (d.fade * self.cfg.steps)) if d.fade < 1 else 1.0
+        loss = weight * (d.pixel * pixel + d.features * feature)
         return loss, {"Distill/pixel": pixel.detach(), "Distill/features": feature.detach()}
