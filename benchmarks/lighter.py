@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from digit_judge import fit_judge, held_out_measures  # noqa: E402
+from digit_judge import fit_judge, flat16, held_out_measures  # noqa: E402
 
 import ganforge  # noqa: E402
 from ganforge.data import DataRequest, load_dataset  # noqa: E402
@@ -66,20 +66,24 @@ def torch_cost(run: Path, data) -> dict:
     one, batch = example_inputs(g.recipe, data, 1, torch.device("cpu")), example_inputs(g.recipe, data, 256,
                                                                                        torch.device("cpu"))
     c = cost(G, batch, 256)
-    return {"params": c["params"], "macs": c["macs"], "torch_b1_ms": seconds(G, one, 200) * 1e3,
-            "torch_b256_img_s": 256 / seconds(G, batch, 10)}
+    return {"params": c["params"], "macs": c["macs"], "torch_b1_ms": seconds(lambda: one(G), 200) * 1e3,
+            "torch_b256_img_s": 256 / seconds(lambda: batch(G), 10)}
 
 
-def onnx_measures(run: Path, out: Path, int8: bool, test, clf, threads: int, n: int = 1000, seed: int = 5) -> dict:
-    """Export (float or int8), then onnxruntime latency at batch 1, throughput at 256, and the samples' measures."""
+def exported_session(run: Path, out: Path, int8: bool, threads: int):
+    """``ganforge export RUN [--int8] --out OUT``, opened in onnxruntime with ``threads`` threads."""
     import onnxruntime as ort
-    from digit_judge import flat16
 
     subprocess.run(["ganforge", "export", str(run), "--out", str(out), *(["--int8"] if int8 else [])], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
-    sess = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"])
+
+
+def onnx_measures(run: Path, out: Path, int8: bool, test, clf, threads: int, n: int = 1000, seed: int = 5) -> dict:
+    """Export (float or int8), then onnxruntime latency at batch 1, throughput at 256, and the samples' measures."""
+    sess = exported_session(run, out, int8, threads)
     g = ganforge.load(run)
     gen = torch.Generator().manual_seed(seed)
     z = g.recipe.latent(n, gen, torch.device("cpu")).numpy()
@@ -90,14 +94,7 @@ def onnx_measures(run: Path, out: Path, int8: bool, test, clf, threads: int, n: 
         return {k: v[lo:hi] for k, v in (("z", z), ("labels", labels)) if k in names}
 
     def median_s(lo: int, hi: int, repeats: int) -> float:
-        for _ in range(3):
-            sess.run(None, feed(lo, hi))
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            sess.run(None, feed(lo, hi))
-            times.append(time.perf_counter() - t)
-        return float(np.median(times))
+        return seconds(lambda: sess.run(None, feed(lo, hi)), repeats)
 
     x = torch.from_numpy(np.concatenate([sess.run(None, feed(i, i + 250))[0] for i in range(0, n, 250)]))
     ev = evaluate_samples(x, test, ["fd", "prdc"], features="digits", seed=seed)
@@ -110,7 +107,6 @@ def onnx_measures(run: Path, out: Path, int8: bool, test, clf, threads: int, n: 
 def sr_measures(run: Path, threads: int, work: Path, onnx: bool) -> dict:
     """Upscalers: multiply-adds and seconds of a 128 -> 512 px x4 upscale, and Y-PSNR / SSIM on the held-out
     photos of sr:photos (benchmarks/superres.py's protocol) at --blend 1 and 0, and for the int8 file."""
-    import onnxruntime as ort
     from superres import measure as sr_scores
 
     from ganforge.data.superres import degrade, held_out_images
@@ -120,7 +116,7 @@ def sr_measures(run: Path, threads: int, work: Path, onnx: bool) -> dict:
     x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
     G = g.network(1.0).eval()
     c = cost(G, lambda m: m(x), 1)
-    row = {"params": c["params"], "macs": c["macs"], "torch_512_s": seconds(G, lambda m: m(x), 5, 1)}
+    row = {"params": c["params"], "macs": c["macs"], "torch_512_s": seconds(lambda: G(x), 5, 1)}
     scores = sr_scores(g, held_out_images("photos"), g.scale)
     for method in ("bicubic", "blend 1", "blend 0"):
         for k in ("psnr", "ssim"):
@@ -128,25 +124,15 @@ def sr_measures(run: Path, threads: int, work: Path, onnx: bool) -> dict:
     if not onnx:
         return row
     for kind in ("float", "int8"):
-        out = work / f"{run.name}-{kind}.onnx"
-        subprocess.run(["ganforge", "export", str(run), "--out", str(out), *(["--int8"] if kind == "int8" else [])],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        sess = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"])
-        sess.run(None, {"images": x.numpy()})
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            sess.run(None, {"images": x.numpy()})
-            times.append(time.perf_counter() - t)
+        sess = exported_session(run, work / f"{run.name}-{kind}.onnx", kind == "int8", threads)
+        took = seconds(lambda s=sess: s.run(None, {"images": x.numpy()}), 5, 1)
         psnr = []
         for _, hr in held_out_images("photos"):
             hr = hr[:, : hr.shape[1] // g.scale * g.scale, : hr.shape[2] // g.scale * g.scale]
             lr = degrade(hr[None], g.scale)
             up = torch.from_numpy(sess.run(None, {"images": lr.numpy()})[0][0])
             psnr.append(image_scores(up, hr, g.scale)["psnr"])
-        row.update({f"{kind}_512_s": float(np.median(times)), f"{kind} blend 1 psnr": float(np.mean(psnr))})
+        row.update({f"{kind}_512_s": took, f"{kind} blend 1 psnr": float(np.mean(psnr))})
     return row
 
 

@@ -30,14 +30,13 @@ def macs(G: nn.Module, run: Run, n: int) -> float:
     return counter.get_total_flops() / 2 / n
 
 
-def seconds(G: nn.Module, run: Run, repeats: int = 20, warmup: int = 3) -> float:
-    """Median wall-clock seconds of one ``run`` (no gradients, eval mode)."""
-    G.eval()
+def seconds(call: Callable[[], object], repeats: int = 20, warmup: int = 3) -> float:
+    """Median wall-clock seconds of one ``call()`` (without gradients), after ``warmup`` calls."""
     times = []
     with torch.no_grad():
         for i in range(warmup + repeats):
             t = time.perf_counter()
-            run(G)
+            call()
             if i >= warmup:
                 times.append(time.perf_counter() - t)
     return statistics.median(times)
