@@ -153,13 +153,16 @@ def sample(
                                                   "run's."),
     steps: int | None = typer.Option(None, help="Diffusion runs: denoising steps (default the run's, 50; the "
                                                "ancestral sampler: up to the 1,000 it was trained with)."),
+    frames: int | None = typer.Option(None, help="Video runs: frames per clip (default as trained; longer clips "
+                                                 "continue the motion)."),
 ) -> None:
-    """Draw samples from a trained generator."""
+    """Draw samples from a trained generator (video runs: clips, as clips.gif, clips.mp4, clips.npy or film strips)."""
     from .sampling import write_samples
 
-    g = _sampler(run_dir).with_sampler(sampler, steps)
+    g = _sampler(run_dir).with_sampler(sampler, steps).with_frames(frames)
     g.recipe.progress = True
-    target = out_path or Path(run_dir) / "samples" / f"sample-seed{seed}.png"
+    target = out_path or Path(run_dir) / "samples" / (f"sample-seed{seed}" + (".gif" if g.spec.kind == "video"
+                                                                               else ".png"))
     written = write_samples(g, n, seed, target, label, truncation, prompt)
     out.print(f"wrote {written}")
 

@@ -1,7 +1,8 @@
 """The one HTML page of ``ganforge demo``: inline CSS and JavaScript, no fonts or scripts from a network.
 
 It talks to the endpoints of :mod:`ganforge.server`: a sample grid with a seed box, a "new samples"
-button, a truncation slider and a class picker, and a latent walk between two seeds for samplers;
+button, a truncation slider and a class picker, and a latent walk between two seeds for samplers (video runs: clips
+playing as animations, a walk between contents with the motion held);
 an upload box (and the direction or blend) for translators and upscalers.
 """
 from __future__ import annotations
@@ -22,13 +23,13 @@ img.out { image-rendering: pixelated; border: 1px solid #ddd; margin-top: .6rem;
 SAMPLER = """
 <fieldset><legend>Samples</legend>
 <label>seed <input id="seed" type="number" min="0" value="0"></label>
-<label>images <input id="n" type="number" min="1" max="{max_n}" value="16"></label>
+<label>{unit} <input id="n" type="number" min="1" max="{max_n}" value="16"></label>
 {classes}{truncation}
 <button id="generate">generate</button><button id="new">new samples</button>
 <div><img id="grid" class="out" alt="generated samples"></div>
 <div id="caption" class="note"></div>
 </fieldset>
-<fieldset><legend>Latent walk between two seeds</legend>
+<fieldset><legend>{walk}</legend>
 <label>from seed <input id="seed_a" type="number" min="0" value="1"></label>
 <label>to seed <input id="seed_b" type="number" min="0" value="2"></label>
 <label>frames <input id="frames" type="number" min="2" max="{max_frames}" value="8"></label>
@@ -122,8 +123,11 @@ def render(info: dict) -> str:
         elif info["truncation"] == "z":
             truncation = ('<label>truncation <input id="truncation" type="range" min="0.1" max="3" step="0.1" '
                           'value="3"> <span id="psi">off</span></label>')
+        clips = "frames" in info  # a video run: samples are clips, played as animations
         body = SAMPLER.format(max_n=info["limits"]["n"], max_frames=info["limits"]["frames"], classes=classes,
-                              truncation=truncation)
+                              truncation=truncation, unit="clips" if clips else "images",
+                              walk=f"Walk between two contents, the first seed's motion held ({info['frames']}-frame "
+                                   "clips)" if clips else "Latent walk between two seeds")
     elif info["kind"] == "translator":
         opts = "".join(f'<option value="{d}">{d}</option>' for d in info["directions"])
         body = UPLOAD.format(title="Translate an image", verb="translate",

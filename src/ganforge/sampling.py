@@ -24,8 +24,14 @@ def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | No
     """
     target = Path(target).expanduser()
     suffix = target.suffix.lower()
-    if suffix not in (".png", ".npy", ""):
+    clips = g.spec.kind == "video"
+    if clips and suffix not in (*WALK_FORMATS, ""):
+        raise GanforgeError(f"--out {str(target)!r}: expected clips.gif, clips.mp4 (one animation of all clips), "
+                            "clips.npy, clips.png (film strips) or a directory (one GIF per clip)")
+    if not clips and suffix not in (".png", ".npy", ""):
         raise GanforgeError(f"--out {str(target)!r}: expected FILE.png, FILE.npy or a directory")
+    if suffix == ".mp4":
+        animation_target(target)
     if (prompt is not None) != g.recipe.texts:
         raise GanforgeError(f"--prompt is for text-to-image runs; this is a {g.recipe.cfg.recipe} run"
                             if prompt is not None else
@@ -35,6 +41,14 @@ def write_samples(g: Generator, n: int, seed: int, target: Path, label: int | No
     if prompt is not None:
         labels, label = None, None
     extra = {"prompt": prompt} if prompt is not None else {}
+    if clips:
+        info = info_of(g, seed=seed, n=n, truncation=truncation, frames=x.shape[1])
+        if suffix:
+            return write_clips(x, target, info)
+        target.mkdir(parents=True, exist_ok=True)
+        for i, clip in enumerate(x):
+            write_frames(clip, target / f"{i:05d}.gif", 1, {**info, "index": str(i)})
+        return target
     if suffix == ".npy":
         save_npy(target, x.numpy().astype(np.float32))
         if labels is not None:
@@ -101,6 +115,8 @@ def write_walk(g: Generator, seeds: list[int], frames: int, target: Path, trunca
         x = g.interpolate(seeds, frames, truncation, label)  # [F, C, H, W] in [0, 1]
     info = info_of(g, seeds=seeds, frames=frames, truncation=truncation,
                    prompts=None if prompts is None else " | ".join(prompts))
+    if x.dim() == 5:  # clips: the walk's clips side by side, playing together
+        return write_clips(x, target, info, nrow=len(x))
     return write_frames(x, target, frames, info)
 
 
@@ -117,18 +133,10 @@ def write_frames(x: torch.Tensor, target: Path, nrow: int, info: dict) -> Path:
 
         save_image_grid(x, target, nrow=nrow, info=info)
         return target
-    scale = max(1, 128 // x.shape[-1])  # small images are upscaled so a person can see them
-    x = torch.nn.functional.interpolate(x, scale_factor=scale, mode="nearest") if scale > 1 else x
-    arr = (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    if arr.shape[3] == 1:
-        arr = np.repeat(arr, 3, axis=3)
+    arr = rgb_frames(x)
     with atomic_path(target) as tmp:
         if suffix == ".gif":
-            from PIL import Image
-
-            pics = [Image.fromarray(a) for a in arr]
-            pics[0].save(tmp, format="gif", save_all=True, append_images=pics[1:], duration=1000 // WALK_FPS, loop=0,
-                         comment=gif_comment(info))
+            tmp.write_bytes(gif_bytes(arr, info))
         else:
             import imageio.v2 as imageio
 
@@ -138,6 +146,46 @@ def write_frames(x: torch.Tensor, target: Path, nrow: int, info: dict) -> Path:
                 for a in arr:
                     w.append_data(a)
     return target
+
+
+def rgb_frames(x: torch.Tensor) -> np.ndarray:
+    """Frames [F, C, H, W] in [0, 1] -> uint8 RGB [F, H', W', 3], small frames enlarged so a person can see them."""
+    scale = max(1, 128 // x.shape[-1])
+    x = torch.nn.functional.interpolate(x, scale_factor=scale, mode="nearest") if scale > 1 else x
+    arr = (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return np.repeat(arr, 3, axis=3) if arr.shape[3] == 1 else arr
+
+
+def gif_bytes(frames: np.ndarray, info: dict) -> bytes:
+    """An endlessly looping animated GIF of uint8 RGB frames [F, H, W, 3], with provenance ``info`` in its comment."""
+    import io
+
+    from PIL import Image
+
+    pics = [Image.fromarray(a) for a in frames]
+    buf = io.BytesIO()
+    pics[0].save(buf, format="gif", save_all=True, append_images=pics[1:], duration=1000 // WALK_FPS, loop=0,
+                 comment=gif_comment(info))
+    return buf.getvalue()
+
+
+def clip_grid(x: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
+    """Clips [N, T, C, H, W] -> one animation [T, 3, H', W'] whose frame t is the grid of every clip's frame t."""
+    from .runs.visuals import grid_image
+
+    return torch.stack([grid_image(x[:, t], nrow, enlarge=False) for t in range(x.shape[1])])
+
+
+def write_clips(x: torch.Tensor, target: Path, info: dict, nrow: int | None = None) -> Path:
+    """Clips [N, T, C, H, W] in [0, 1]: .gif/.mp4 one animation of their grid (``nrow`` a row), .npy the array,
+    .png film strips (a clip a row, frames left to right)."""
+    suffix = target.suffix.lower()
+    if suffix == ".npy":
+        save_npy(target, x.numpy().astype(np.float32))
+        return target
+    if suffix == ".png":
+        return write_frames(x.flatten(0, 1), target, x.shape[1], info)
+    return write_frames(clip_grid(x, nrow), target, 1, info)
 
 
 def synthesize(g: Generator, per_class: int, out_dir: Path, seed: int = 0, truncation: float | None = None) -> int:

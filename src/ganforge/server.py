@@ -181,6 +181,13 @@ def info(model: Any, max_n: int) -> dict:
             **model.describe(), "limits": limits(model.kind, max_n)}
 
 
+def clip_gif(x: torch.Tensor, info: dict, nrow: int | None = None) -> bytes:
+    """Clips [N, T, C, H, W] in [0, 1] as one looping GIF of their grid."""
+    from .sampling import clip_grid, gif_bytes, rgb_frames
+
+    return gif_bytes(rgb_frames(clip_grid(x, nrow)), info)
+
+
 def create_app(model: Any, demo: bool = False, max_n: int = MAX_N):
     """The Starlette app serving ``model`` (a loaded run); ``demo`` adds the web page at ``/``."""
     from contextlib import asynccontextmanager
@@ -250,10 +257,13 @@ def create_app(model: Any, demo: bool = False, max_n: int = MAX_N):
         if fmt == "json":
             return JSONResponse({"seed": seed, "shape": list(x.shape), "labels": None if labels is None else
                                  labels.tolist(), "images": x.round(decimals=4).tolist()})
-        grid = await loop_of().run_in_executor(None, lambda: png_bytes(
-            grid_image(x, math.ceil(math.sqrt(n)), enlarge=False),
-            info_of(model, seed=seed, n=n, label=label, prompt=prompt, truncation=truncation)))
         headers = {"X-Seed": str(seed)} | ({} if labels is None else {"X-Labels": ",".join(map(str, labels.tolist()))})
+        meta = info_of(model, seed=seed, n=n, label=label, prompt=prompt, truncation=truncation)
+        if x.dim() == 5:  # clips: one looping GIF of their grid
+            body = await loop_of().run_in_executor(None, lambda: clip_gif(x, meta))
+            return Response(body, media_type="image/gif", headers=headers)
+        grid = await loop_of().run_in_executor(None, lambda: png_bytes(
+            grid_image(x, math.ceil(math.sqrt(n)), enlarge=False), meta))
         return Response(grid, media_type="image/png", headers=headers)
 
     async def interpolate(request: Request) -> Response:
@@ -267,6 +277,9 @@ def create_app(model: Any, demo: bool = False, max_n: int = MAX_N):
         label = _int(body, "label", None, 0, max(model.num_classes - 1, 0))
         truncation = _float(body, "truncation")
         x = await loop_of().run_in_executor(executor, model.interpolate, seeds, frames, truncation, label)
+        if x.dim() == 5:  # a walk between clips' contents: the clips side by side, playing together
+            body = clip_gif(x, info_of(model, seeds=seeds, frames=frames, truncation=truncation), nrow=len(x))
+            return Response(body, media_type="image/gif")
         return png(grid_image(x, len(x), enlarge=False), seeds=seeds, frames=frames, truncation=truncation)
 
     async def translate(request: Request) -> Response:

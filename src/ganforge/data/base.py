@@ -20,7 +20,8 @@ from ..registry import Registry
 class Dataset:
     """A whole dataset in memory, in *data space*.
 
-    ``x``: images ``[N, C, H, W]`` float32 in [0, 1], or points ``[N, D]`` float32.
+    ``x``: images ``[N, C, H, W]`` float32 in [0, 1], clips ``[N, T, C, H, W]`` in [0, 1] (kind ``video``), or
+    points ``[N, D]`` float32.
     ``y``: int64 class labels ``[N]`` or ``None``.
     ``x_b``: for image-to-image translation, the second domain's images ``[M, C', H, W]``: the
     partners of ``x`` when ``paired`` (then M = N), else an unaligned set; ``y_b`` its labels (for
@@ -32,7 +33,7 @@ class Dataset:
     name: str
     x: torch.Tensor
     y: torch.Tensor | None = None
-    kind: Literal["image", "points"] = "image"
+    kind: Literal["image", "points", "video"] = "image"
     class_names: list[str] = field(default_factory=list)
     info: dict = field(default_factory=dict)  # dataset-specific facts (e.g. mixture modes)
     x_b: torch.Tensor | None = None
@@ -79,7 +80,7 @@ class Dataset:
 
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
         """Data space -> the space networks see (images to [-1, 1], points unchanged)."""
-        return x * 2 - 1 if self.kind == "image" else x
+        return x if self.kind == "points" else x * 2 - 1
 
     def from_model(self, x: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`to_model`; images are clamped to [0, 1]."""
@@ -109,7 +110,7 @@ class DataSpec:
     generator can be loaded without the dataset."""
 
     name: str
-    kind: Literal["image", "points"]
+    kind: Literal["image", "points", "video"]
     shape: tuple[int, ...]
     class_names: list[str] = field(default_factory=list)
     shape_b: tuple[int, ...] | None = None  # translation data: one image of domain B (x is domain A)
@@ -133,7 +134,7 @@ class DataSpec:
         return len(self.class_names)
 
     def from_model(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x + 1) / 2).clamp(0, 1) if self.kind == "image" else x
+        return x if self.kind == "points" else ((x + 1) / 2).clamp(0, 1)
 
 
 @dataclass

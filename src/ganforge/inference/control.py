@@ -147,7 +147,6 @@ def interpolate(recipe: Recipe, G: nn.Module, spec: DataSpec, seeds: list[int], 
         path = torch.cat([torch.lerp(w[i], w[i + 1], t.view(-1, 1)) for i in range(len(seeds) - 1)] + [w[-1:]])
         return torch.cat([spec.from_model(recipe.styles(G, G.broadcast(part)).float()).cpu()
                           for part in path.split(256)])
-    flat = z.flatten(1)
-    path = torch.cat([slerp(flat[i], flat[i + 1], t) for i in range(len(seeds) - 1)] + [flat[-1:]])
+    path = recipe.walk(z.flatten(1), t)
     labels = None if y is None else y[:1].expand(len(path))
     return synthesize(recipe, G, spec, path.view(-1, *z.shape[1:]), labels, 256, truncation)

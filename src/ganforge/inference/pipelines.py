@@ -125,6 +125,12 @@ class Generator(Pipeline):
         self.recipe.set_sampler(sampler, steps)
         return self
 
+    def with_frames(self, frames: int | None) -> Generator:
+        """Video runs draw clips ``frames`` long; other samplers refuse any length."""
+        if frames is not None:
+            raise GanforgeError(f"--frames is for video runs; a {self.recipe.cfg.recipe} run draws single images")
+        return self
+
     def sample(self, n: int, seed: int | None = None, labels: torch.Tensor | int | None = None,
                truncation: float | None = None, batch_size: int = 500) -> torch.Tensor:
         """``n`` samples in data space: images [n, C, H, W] in [0, 1] or points [n, D].

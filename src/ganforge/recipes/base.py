@@ -239,6 +239,13 @@ class Recipe:
         labels = labels if self.conditional else None
         return lambda G: self.generate(G, z, labels)
 
+    def walk(self, z: Tensor, t: Tensor) -> Tensor:
+        """The latents of a walk through the rows of ``z`` ``[S, D]``, at fractions ``t`` ``[F]`` of each segment:
+        ``[(S - 1) * F + 1, D]``, spherical (``ganforge interpolate``)."""
+        from ..inference.control import slerp
+
+        return torch.cat([slerp(z[i], z[i + 1], t) for i in range(len(z) - 1)] + [z[-1:]])
+
     @property
     def sampler_name(self) -> str | None:
         """The iterative sampler and its steps (``ddim-50``) for recipes that have one; None for one-pass generators."""

@@ -49,7 +49,8 @@ def final_metrics_lines(final: dict | None) -> list[str]:
     if "psnr" in final or "cycle_l1" in final:
         return translation_lines(final)
     p = final["protocol"]
-    rows = [f"| {label} | {final[k]:.4g} |" for k, label in FINAL_KEYS if k in final]
+    labels = [*FINAL_KEYS, *p.get("labels", {}).items()]  # a recipe's own measures name themselves
+    rows = [f"| {label} | {final[k]:.4g} |" for k, label in labels if isinstance(final.get(k), (int, float))]
     card = (f"{p['n_fake']} samples (EMA generator) against {p['n_real']} of the {p['reference']}, "
             f"features: {p.get('extractor', '-')}, seed {p['seed']}, ganforge {p['ganforge_version']}")
     return ["## Quality and diversity at the end of training", "", "| measure | value |", "| --- | --- |", *rows,

@@ -1,0 +1,157 @@
+"""Video GAN networks: a generator that keeps a clip's content and moves it, and two discriminators.
+
+The latent of a clip is ``[content z_c | motion z_m]``. Motion is time-continuous (StyleGAN-V, Skorokhodov
+et al. 2022): z_m sets per-clip frequencies and phases, and frame ``t`` sees periodic waves of
+``omega * t + phi`` (sine and cosine as in StyleGAN-V, and triangle waves beside them), so a clip can be
+drawn at any times, longer than trained. A bounce between two walls at constant speed is a triangle wave
+of time, which these features hold exactly.
+
+Two frame generators (``video.generator``):
+
+* ``layered`` (LR-GAN, Yang et al. 2017; the layered VGAN idea, Vondrick et al. 2016): z_c draws one
+  foreground with its mask and one background per clip; every frame places the foreground by a shift (or,
+  with ``affine``, a shift, scale and rotation) that a small network reads from the motion features alone (so
+  a clip's path is its motion code's). The content cannot change between frames
+  by construction, and G runs its convolutions once per clip rather than once per frame.
+* ``frames`` (MoCoGAN, Tulyakov et al. 2018): a DCGAN generator draws every frame from ``[z_c, m(t)]``;
+  nothing but the video discriminator keeps the content.
+
+Discriminators: :class:`FrameDiscriminator` judges single frames (a few per clip), :class:`ClipDiscriminator`
+a whole clip with 3D convolutions (MoCoGAN's D_V).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .dcgan import DCGANDiscriminator, DCGANGenerator
+
+
+def triangle(angle: torch.Tensor) -> torch.Tensor:
+    """The triangle wave of period 2 pi in [-1, 1], in phase with sin: what a bounce between two walls traces."""
+    return 2 / math.pi * torch.asin(torch.sin(angle).clamp(-1, 1))
+
+
+class Motion(nn.Module):
+    """z_m [N, M] -> per-frame motion features [N, T, 4K] at frame times ``t`` [T] (any reals): for each of K
+    frequencies and phases the clip's z_m sets, the sine, cosine and two triangle waves (in phase with each)."""
+
+    def __init__(self, motion_dim: int, channels: int, hidden: int = 64, max_freq: float = 1.0) -> None:
+        super().__init__()
+        self.max_freq = max_freq
+        self.net = nn.Sequential(nn.Linear(motion_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 2 * channels))
+
+    def forward(self, z_m: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        freq, phase = self.net(z_m).chunk(2, 1)  # [N, K] each
+        angle = self.max_freq * torch.sigmoid(freq)[:, None] * t[None, :, None] + math.pi * phase[:, None]
+        return torch.cat([angle.sin(), angle.cos(), triangle(angle), triangle(angle + math.pi / 2)], 2)
+
+
+class VideoGenerator(nn.Module):
+    """``[z_c | z_m]`` [N, Z + M] -> clips [N, T, C, H, W] in [-1, 1], T = ``frames`` unless ``t`` is given."""
+
+    def __init__(self, z_dim: int, motion_dim: int, frames: int, resolution: int, channels: int, width: int,
+                 max_channels: int, layered: bool = True, motion_channels: int = 8, upsample: str = "transpose",
+                 affine: bool = False) -> None:
+        super().__init__()
+        self.z_dim, self.motion_dim, self.frames, self.layered = z_dim, motion_dim, frames, layered
+        self.channels = channels
+        self.motion = Motion(motion_dim, motion_channels)
+        m = 4 * motion_channels
+        if layered:  # foreground (C), its mask (1), background (C), once per clip
+            self.content = DCGANGenerator(z_dim, resolution, 2 * channels + 1, width, max_channels, upsample)
+            self.content.net[-1] = nn.Identity()  # heads apply their own ranges
+            self.place = nn.Sequential(nn.Linear(m, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64),
+                                       nn.LeakyReLU(0.2), nn.Linear(64, 4 if affine else 2))
+            last = self.place[-1]  # starts moving by a few pixels, at the sprite's own size and angle
+            nn.init.normal_(last.weight, std=0.3)
+            with torch.no_grad():
+                last.weight[2:] = 0
+            nn.init.zeros_(last.bias)
+        else:
+            self.content = DCGANGenerator(z_dim + m, resolution, channels, width, max_channels, upsample)
+
+    def motion_parameters(self) -> list[nn.Parameter]:
+        """The parameters that decide where things are in each frame (the motion code's network, the placement)."""
+        return [*self.motion.parameters(), *(self.place.parameters() if self.layered else ())]
+
+    def times(self, frames: int | None, device: torch.device) -> torch.Tensor:
+        return torch.arange(frames or self.frames, device=device, dtype=torch.float32)
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
+        t = self.times(None, z.device) if t is None else t.to(z.device, torch.float32)
+        z_c, z_m = z[:, : self.z_dim], z[:, self.z_dim :]
+        m = self.motion(z_m, t)  # [N, T, 4K]
+        n, frames = len(z), len(t)
+        if not self.layered:
+            x = self.content(torch.cat([z_c[:, None].expand(-1, frames, -1), m], 2).flatten(0, 1))
+            return x.view(n, frames, *x.shape[1:])
+        c = self.channels
+        layers = self.content(z_c)  # [N, 2C + 1, H, W]
+        fg, mask, bg = torch.tanh(layers[:, :c]), torch.sigmoid(layers[:, c : c + 1]), torch.tanh(layers[:, c + 1 :])
+        move = self.place(m).flatten(0, 1)  # [N*T, 4]: where the foreground is, from the motion alone
+        shift = move[:, :2]
+        scale, turn = (move[:, 2].exp(), move[:, 3]) if move.shape[1] == 4 else (move.new_ones(len(move)),
+                                                                                 move.new_zeros(len(move)))
+        cos, sin = turn.cos() / scale, turn.sin() / scale
+        theta = torch.stack([torch.stack([cos, -sin, -shift[:, 0]], 1), torch.stack([sin, cos, -shift[:, 1]], 1)], 1)
+        h, w = fg.shape[-2:]
+        grid = F.affine_grid(theta, [n * frames, 1, h, w], align_corners=False)
+        sprite = torch.cat([fg, mask], 1).repeat_interleave(frames, 0)  # [N*T, C + 1, H, W]
+        placed = F.grid_sample(sprite, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        fg_t, mask_t = placed[:, :c], placed[:, c:]
+        x = mask_t * fg_t + (1 - mask_t) * bg.repeat_interleave(frames, 0)
+        return x.view(n, frames, c, h, w)
+
+
+class FrameDiscriminator(nn.Module):
+    """Clips [N, T, C, H, W] -> logits [N, F] of ``per_clip`` evenly spaced frames, judged one by one."""
+
+    def __init__(self, resolution: int, channels: int, width: int, max_channels: int, per_clip: int,
+                 mbstd: int = 0) -> None:
+        super().__init__()
+        self.per_clip = per_clip
+        self.net = DCGANDiscriminator(resolution, channels, width, max_channels, mbstd)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        n, frames = clips.shape[:2]
+        pick = torch.linspace(0, frames - 1, min(self.per_clip, frames), device=clips.device).round().long()
+        # time-major: a minibatch-stddev group holds frames of different clips, not one clip's frames
+        return self.net(clips[:, pick].transpose(0, 1).flatten(0, 1)).view(len(pick), n).t()
+
+
+class ClipDiscriminator(nn.Module):
+    """Clips [N, T, C, H, W] -> logits [N]: 3D convolutions over time and space (MoCoGAN's video D)."""
+
+    def __init__(self, frames: int, resolution: int, channels: int, width: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        a, t, r = channels, frames, resolution
+        for i in range(3):
+            b = width * 2**i
+            kt, st = (4, 2) if t >= 4 else (1, 1)
+            layers += [nn.Conv3d(a, b, (kt, 4, 4), (st, 2, 2), (kt // 2 - 1 if kt == 4 else 0, 1, 1)),
+                       nn.LeakyReLU(0.2, True)]
+            a, t, r = b, t // st, r // 2
+        self.net = nn.Sequential(*layers)
+        self.out = nn.Linear(a * t * r * r, 1)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.out(self.net(clips.transpose(1, 2)).flatten(1)).flatten()
+
+
+class VideoDiscriminator(nn.Module):
+    """Both judges in one module (one optimizer): ``frames`` (single frames) and ``clips`` (whole clips)."""
+
+    def __init__(self, frames: int, resolution: int, channels: int, width: int, max_channels: int,
+                 per_clip: int, mbstd: int = 0) -> None:
+        super().__init__()
+        self.frames = FrameDiscriminator(resolution, channels, width, max_channels, per_clip, mbstd)
+        self.clips = ClipDiscriminator(frames, resolution, channels, width)
+
+    def forward(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (frame logits [N, F], clip logits [N])."""
+        return self.frames(clips), self.clips(clips)
