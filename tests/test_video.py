@@ -133,6 +133,11 @@ def test_layered_clips_keep_their_content_by_construction():
 
 
 # ------------------------------------------------------------------------------------------------ training and use
+def shown_ms(gif) -> int:
+    """How long a GIF plays once (Pillow merges identical frames, adding up their durations)."""
+    return sum(f.info["duration"] for f in ImageSequence.Iterator(gif))
+
+
 def test_video_run_trains_samples_and_measures_clips(video_run, tmp_path, capsys):
     g = ganforge.load(video_run)
     clips = g.sample(5, seed=3)
@@ -150,7 +155,7 @@ def test_video_run_trains_samples_and_measures_clips(video_run, tmp_path, capsys
     assert np.load(tmp_path / "c.npy").shape == (4, 10, 1, 16, 16)
     with Image.open(tmp_path / "c.gif") as gif:
         # identical frames (a 4-step generator barely moves) are merged by Pillow; the time shown is 10 frames'
-        assert sum(f.info["duration"] for f in ImageSequence.Iterator(gif)) == pytest.approx(10 * 1000 / WALK_FPS, abs=20)
+        assert shown_ms(gif) == pytest.approx(10 * 1000 / WALK_FPS, abs=20)
     assert main(["sample", str(video_run), "--n", "3", "--out", str(tmp_path / "each")]) == 0
     assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["00000.gif", "00001.gif", "00002.gif"]
     assert main(["interpolate", str(video_run), "--seeds", "1,2", "--frames", "3", "--out",
@@ -200,7 +205,7 @@ def test_serve_returns_looping_gifs_of_clips(video_run):
         r = c.post("/generate", json={"n": 4, "seed": 1})
         assert r.status_code == 200 and r.headers["content-type"] == "image/gif"
         with Image.open(io.BytesIO(r.content)) as gif:
-            assert sum(f.info["duration"] for f in ImageSequence.Iterator(gif)) == pytest.approx(8 * 1000 / WALK_FPS, abs=20)
+            assert shown_ms(gif) == pytest.approx(8 * 1000 / WALK_FPS, abs=20)
             assert b"ganforge" in gif.info.get("comment", b"")
         walk = c.post("/interpolate", json={"seeds": [1, 2], "frames": 3})
         assert walk.headers["content-type"] == "image/gif"

@@ -27,8 +27,18 @@ from ..inference.clips import ClipSampler
 from ..losses import r1_penalty
 from ..models.video import VideoDiscriminator, VideoGenerator
 from ..version import __version__
-from .base import GRID_SAMPLES, RECIPES, Phase, Picture, PictureInputs, Shards, Stats, StepContext, Tensor
-from .base import truncated_normal
+from .base import (
+    GRID_SAMPLES,
+    RECIPES,
+    Phase,
+    Picture,
+    PictureInputs,
+    Shards,
+    Stats,
+    StepContext,
+    Tensor,
+    truncated_normal,
+)
 from .gan import GANRecipe
 
 GENERATORS = ("layered", "frames")
