@@ -166,6 +166,18 @@ def test_video_run_trains_samples_and_measures_clips(video_run, tmp_path, capsys
     assert "clips.gif" in capsys.readouterr().err
 
 
+def test_export_writes_a_clip_sampler_that_matches_pytorch(video_run, tmp_path):
+    import onnxruntime as ort
+
+    assert main(["export", str(video_run), "--format", "onnx", "--out", str(tmp_path / "v.onnx")]) == 0
+    contract = json.loads((tmp_path / "v.onnx.json").read_text())
+    assert contract["outputs"][0]["shape"] == ["N", 8, 1, 16, 16]
+    g = ganforge.load(video_run)
+    z = g.recipe.latent(3, torch.Generator().manual_seed(4), torch.device("cpu"))
+    got = ort.InferenceSession(str(tmp_path / "v.onnx")).run(None, {"z": z.numpy()})[0]
+    assert np.abs(got - g.synthesize(z).numpy()).max() < 1e-4
+
+
 def test_a_walk_moves_the_content_and_holds_the_motion(video_run):
     g = ganforge.load(video_run)
     z = g.recipe.latent(3, torch.Generator().manual_seed(0), torch.device("cpu"))

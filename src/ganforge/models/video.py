@@ -85,26 +85,37 @@ class VideoGenerator(nn.Module):
         t = self.times(None, z.device) if t is None else t.to(z.device, torch.float32)
         z_c, z_m = z[:, : self.z_dim], z[:, self.z_dim :]
         m = self.motion(z_m, t)  # [N, T, 4K]
-        n, frames = len(z), len(t)
+        frames = len(t)  # (batch sizes stay symbolic: the exported sampler takes any N)
         if not self.layered:
             x = self.content(torch.cat([z_c[:, None].expand(-1, frames, -1), m], 2).flatten(0, 1))
-            return x.view(n, frames, *x.shape[1:])
+            return x.view(-1, frames, *x.shape[1:])
         c = self.channels
         layers = self.content(z_c)  # [N, 2C + 1, H, W]
         fg, mask, bg = torch.tanh(layers[:, :c]), torch.sigmoid(layers[:, c : c + 1]), torch.tanh(layers[:, c + 1 :])
-        move = self.place(m).flatten(0, 1)  # [N*T, 4]: where the foreground is, from the motion alone
-        shift = move[:, :2]
-        scale, turn = (move[:, 2].exp(), move[:, 3]) if move.shape[1] == 4 else (move.new_ones(len(move)),
-                                                                                 move.new_zeros(len(move)))
-        cos, sin = turn.cos() / scale, turn.sin() / scale
-        theta = torch.stack([torch.stack([cos, -sin, -shift[:, 0]], 1), torch.stack([sin, cos, -shift[:, 1]], 1)], 1)
+        move = self.place(m).flatten(0, 1)  # [N*T, 2 or 4]: where the foreground is, from the motion alone
         h, w = fg.shape[-2:]
-        grid = F.affine_grid(theta, [n * frames, 1, h, w], align_corners=False)
         sprite = torch.cat([fg, mask], 1).repeat_interleave(frames, 0)  # [N*T, C + 1, H, W]
-        placed = F.grid_sample(sprite, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        placed = F.grid_sample(sprite, placement_grid(move, h, w), mode="bilinear", padding_mode="zeros",
+                               align_corners=False)
         fg_t, mask_t = placed[:, :c], placed[:, c:]
         x = mask_t * fg_t + (1 - mask_t) * bg.repeat_interleave(frames, 0)
-        return x.view(n, frames, c, h, w)
+        return x.view(-1, frames, c, h, w)
+
+
+def placement_grid(move: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``grid_sample``'s grid [B, H, W, 2] that moves an image by ``move`` [B, 2] (shift x, y in [-1, 1] units) or
+    [B, 4] (then also log-scale and rotation), written out rather than with ``affine_grid`` so that ONNX
+    (opset < 20) exports it."""
+    ys = (torch.arange(h, device=move.device, dtype=move.dtype) * 2 + 1) / h - 1
+    xs = (torch.arange(w, device=move.device, dtype=move.dtype) * 2 + 1) / w - 1
+    base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).view(1, h * w, 2)  # (x, y) of each output pixel
+    if move.shape[1] == 4:  # sample the source at R(-turn) / scale (p - shift)
+        inv, turn = torch.exp(-move[:, 2]), move[:, 3]
+        cos, sin = turn.cos() * inv, turn.sin() * inv
+        rot = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)  # [B, 2, 2]
+        local = base - move[:, None, :2]
+        return (local @ rot).view(-1, h, w, 2)
+    return (base - move[:, None, :2]).view(-1, h, w, 2)
 
 
 class FrameDiscriminator(nn.Module):
