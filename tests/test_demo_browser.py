@@ -1,5 +1,6 @@
 """ganforge demo in a real headless Chromium (Debian's package; .ci/run installs it): the page loads,
-a click draws new samples, the class picker changes the class, nothing is fetched from a network.
+a click draws new samples, the class picker changes the class, nothing is fetched from a network; a video
+run's page plays its clips (looping GIFs).
 Screenshots go to test-artifacts/ (kept from the test run, not committed)."""
 import json
 import os
@@ -29,13 +30,20 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory):
+    import ganforge
+
+    run = ganforge.train(dict(TINY, recipe="cgan", steps=2, out=str(tmp_path_factory.mktemp("demo") / "run")),
+                         progress=False)
+    yield from _serve(run)
+
+
+def _serve(run):
+    """The demo of ``run`` on a free local port, served from a thread while the tests use it: yields its URL."""
     import uvicorn
 
     import ganforge
     from ganforge.server import create_app
 
-    run = ganforge.train(dict(TINY, recipe="cgan", steps=2, out=str(tmp_path_factory.mktemp("demo") / "run")),
-                         progress=False)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(ganforge.load(run), demo=True), host="127.0.0.1", port=port,
                                            log_level="warning"))
@@ -87,3 +95,33 @@ def test_demo_page_in_chromium(demo_url):
         page.screenshot(path=str(ARTIFACTS / "demo-class-7.png"), full_page=True)
         browser.close()
     assert all(u.startswith(demo_url) or u.startswith("blob:") for u in fetched), fetched
+
+
+@pytest.fixture(scope="module")
+def video_demo_url(tmp_path_factory):
+    from test_video import TINY_VIDEO
+
+    import ganforge
+
+    cfg = dict(TINY_VIDEO, steps=2, out=str(tmp_path_factory.mktemp("video-demo") / "run"))
+    run = ganforge.train(dict(cfg, **{"eval.final_n": 0}), progress=False)
+    yield from _serve(run)
+
+
+def test_video_demo_plays_clips_in_chromium(video_demo_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        with page.expect_response("**/generate") as drawn:
+            page.goto(video_demo_url)
+        assert drawn.value.headers["content-type"] == "image/gif"
+        page.wait_for_function("document.getElementById('grid').naturalWidth > 0", timeout=20000)
+        assert "clips" in page.text_content("body") and "motion held" in page.text_content("body")
+        with page.expect_response("**/interpolate") as walked:
+            page.click("#walk")
+        assert walked.value.headers["content-type"] == "image/gif"
+        page.wait_for_function("document.getElementById('strip').naturalWidth > 0")
+        page.screenshot(path=str(ARTIFACTS / "demo-video.png"), full_page=True)
+        browser.close()

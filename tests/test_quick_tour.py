@@ -74,9 +74,9 @@ def test_the_quick_tour_runs_in_order_as_written(tmp_path, monkeypatch):
                 assert (cwd / word / "config.yaml").is_file(), (" ".join(argv), sorted(p.name for p in
                                                                                    (cwd / "runs").iterdir()))
     assert len(ran) >= 30
-    assert sorted(p.name for p in (cwd / "runs").iterdir())[-1] == "0013-text2image-shapes"
+    assert sorted(p.name for p in (cwd / "runs").iterdir())[-1] == "0014-video-moving-digits"
     for made in ("grid.png", "x.npy", "x.labels.npy", "t.png", "mix.png", "walk.gif", "proj/latent.npy", "edit.png",
                  "runs/0006-stylegan2-digits/directions.png", "photo.png", "d.png", "compare.md", "big.png", "x.png",
-                 "runs/0000-cgan-digits/export/generator.onnx"):
+                 "runs/0000-cgan-digits/export/generator.onnx", "clips.gif"):
         assert (cwd / made).is_file(), made
     assert len(list((cwd / "hand").glob("*.png"))) == 3 and len(list((cwd / "synth").rglob("*.png"))) == 1000

@@ -17,7 +17,7 @@ from ganforge.sampling import WALK_FPS
 
 TINY_VIDEO = {"recipe": "video", "data": "moving-digits:1:8", "resolution": 16, "batch_size": 4, "net.width": 4,
               "net.z_dim": 8, "steps": 4, "log_every": 2, "sample_every": 2, "checkpoint_every": 2,
-              "eval.final_n": 40}
+              "eval.final_n": 40, "video.conditional": True}  # the preset is unconditional; this covers labels
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +111,10 @@ def test_generator_draws_clips_of_any_length_and_both_judges_score_them(layered)
     z = torch.randn(3, 12)
     x = G(z)
     assert x.shape == (3, 8, 1, 16, 16) and x.abs().max() <= 1
-    longer = G(z, torch.arange(12.0))
+    longer = G(z, t=torch.arange(12.0))
     assert longer.shape == (3, 12, 1, 16, 16)
     G.eval()
-    assert torch.allclose(G(z, torch.arange(12.0))[:, :8], G(z), atol=1e-5), "the same times draw the same frames"
+    assert torch.allclose(G(z, t=torch.arange(12.0))[:, :8], G(z), atol=1e-5), "the same times draw the same frames"
     frames, clips = VideoDiscriminator(8, 16, 1, 4, 32, per_clip=3)(x)
     assert frames.shape == (3, 3) and clips.shape == (3,)
 
@@ -145,6 +145,8 @@ def test_video_run_trains_samples_and_measures_clips(video_run, tmp_path, capsys
     assert torch.equal(clips, g.sample(5, seed=3))
     assert g.with_frames(12).sample(2, seed=3).shape == (2, 12, 1, 16, 16)
     g.with_frames(None)
+    threes, labels = g.draw(3, seed=1, label=3)  # class-conditional (video.conditional): a clip of a chosen digit
+    assert labels.tolist() == [3, 3, 3] and not torch.equal(threes, g.sample(3, seed=1, labels=4))
     report = json.loads((video_run / "run.json").read_text())
     assert report["data"]["kind"] == "video"
     final = [json.loads(line) for line in (video_run / "metrics.jsonl").read_text().splitlines()][-1]
@@ -155,13 +157,16 @@ def test_video_run_trains_samples_and_measures_clips(video_run, tmp_path, capsys
     assert np.load(tmp_path / "c.npy").shape == (4, 10, 1, 16, 16)
     with Image.open(tmp_path / "c.gif") as gif:
         # identical frames (a 4-step generator barely moves) are merged by Pillow; the time shown is 10 frames'
-        assert shown_ms(gif) == pytest.approx(10 * 1000 / WALK_FPS, abs=20)
+        assert shown_ms(gif) == pytest.approx(10 * 1000 / WALK_FPS, rel=0.1)  # GIF durations: 10 ms units
     assert main(["sample", str(video_run), "--n", "3", "--out", str(tmp_path / "each")]) == 0
     assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["00000.gif", "00001.gif", "00002.gif"]
     assert main(["interpolate", str(video_run), "--seeds", "1,2", "--frames", "3", "--out",
                  str(tmp_path / "walk.npy")]) == 0
     assert np.load(tmp_path / "walk.npy").shape == (4, 8, 1, 16, 16)
     capsys.readouterr()
+    assert main(["eval", str(video_run), "--n", "20", "--json"]) == 0
+    measured = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= measured["identity_kept"] <= 1 and measured["protocol"]["n_fake"] == 20
     assert main(["sample", str(video_run), "--out", str(tmp_path / "x.jpg")]) == 2
     assert "clips.gif" in capsys.readouterr().err
 
@@ -174,8 +179,9 @@ def test_export_writes_a_clip_sampler_that_matches_pytorch(video_run, tmp_path):
     assert contract["outputs"][0]["shape"] == ["N", 8, 1, 16, 16]
     g = ganforge.load(video_run)
     z = g.recipe.latent(3, torch.Generator().manual_seed(4), torch.device("cpu"))
-    got = ort.InferenceSession(str(tmp_path / "v.onnx")).run(None, {"z": z.numpy()})[0]
-    assert np.abs(got - g.synthesize(z).numpy()).max() < 1e-4
+    labels = torch.tensor([3, 0, 9])  # the tiny run is class-conditional
+    got = ort.InferenceSession(str(tmp_path / "v.onnx")).run(None, {"z": z.numpy(), "labels": labels.numpy()})[0]
+    assert np.abs(got - g.synthesize(z, labels).numpy()).max() < 1e-4
 
 
 def test_a_walk_moves_the_content_and_holds_the_motion(video_run):
@@ -217,7 +223,7 @@ def test_serve_returns_looping_gifs_of_clips(video_run):
         r = c.post("/generate", json={"n": 4, "seed": 1})
         assert r.status_code == 200 and r.headers["content-type"] == "image/gif"
         with Image.open(io.BytesIO(r.content)) as gif:
-            assert shown_ms(gif) == pytest.approx(8 * 1000 / WALK_FPS, abs=20)
+            assert shown_ms(gif) == pytest.approx(8 * 1000 / WALK_FPS, rel=0.1)
             assert b"ganforge" in gif.info.get("comment", b"")
         walk = c.post("/interpolate", json={"seeds": [1, 2], "frames": 3})
         assert walk.headers["content-type"] == "image/gif"

@@ -16,7 +16,7 @@ from .errors import GanforgeError
 from .io import read_array
 from .metrics import default_metrics
 
-DEFAULT_N = {"points": 2500, "image": 10_000}  # VEEGAN protocol for 2D; 10k images
+DEFAULT_N = {"points": 2500, "image": 10_000, "video": 1024}  # VEEGAN protocol for 2D; 10k images; the test clips
 
 
 def read_images(path: str | Path) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -17,7 +17,9 @@ Two frame generators (``video.generator``):
   nothing but the video discriminator keeps the content.
 
 Discriminators: :class:`FrameDiscriminator` judges single frames (a few per clip), :class:`ClipDiscriminator`
-a whole clip with 3D convolutions (MoCoGAN's D_V).
+a whole clip with 3D convolutions (MoCoGAN's D_V). On labelled clips (``num_classes``, with
+``video.conditional``) the content network and the frame judge read the class as cGAN does (Mirza & Osindero
+2014: an embedding beside z, label maps beside the frame), so a clip of a chosen digit can be asked for.
 """
 from __future__ import annotations
 
@@ -33,6 +35,11 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator
 def triangle(angle: torch.Tensor) -> torch.Tensor:
     """The triangle wave of period 2 pi in [-1, 1], in phase with sin: what a bounce between two walls traces."""
     return 2 / math.pi * torch.asin(torch.sin(angle).clamp(-1, 1))
+
+
+def label_dim(num_classes: int) -> int:
+    """The width of a class embedding (as the conditional DCGANs size theirs)."""
+    return min(max(num_classes, 8), 64)
 
 
 class Motion(nn.Module):
@@ -55,14 +62,16 @@ class VideoGenerator(nn.Module):
 
     def __init__(self, z_dim: int, motion_dim: int, frames: int, resolution: int, channels: int, width: int,
                  max_channels: int, layered: bool = True, motion_channels: int = 8, upsample: str = "transpose",
-                 affine: bool = False) -> None:
+                 affine: bool = False, num_classes: int = 0) -> None:
         super().__init__()
         self.z_dim, self.motion_dim, self.frames, self.layered = z_dim, motion_dim, frames, layered
         self.channels = channels
         self.motion = Motion(motion_dim, motion_channels)
+        self.embed = nn.Embedding(num_classes, label_dim(num_classes)) if num_classes else None  # cGAN's concat
+        c_in = z_dim + (label_dim(num_classes) if num_classes else 0)  # what the content network reads
         m = 4 * motion_channels
         if layered:  # foreground (C), its mask (1), background (C), once per clip
-            self.content = DCGANGenerator(z_dim, resolution, 2 * channels + 1, width, max_channels, upsample)
+            self.content = DCGANGenerator(c_in, resolution, 2 * channels + 1, width, max_channels, upsample)
             self.content.net[-1] = nn.Identity()  # heads apply their own ranges
             self.place = nn.Sequential(nn.Linear(m, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64),
                                        nn.LeakyReLU(0.2), nn.Linear(64, 4 if affine else 2))
@@ -72,7 +81,7 @@ class VideoGenerator(nn.Module):
                 last.weight[2:] = 0
             nn.init.zeros_(last.bias)
         else:
-            self.content = DCGANGenerator(z_dim + m, resolution, channels, width, max_channels, upsample)
+            self.content = DCGANGenerator(c_in + m, resolution, channels, width, max_channels, upsample)
 
     def motion_parameters(self) -> list[nn.Parameter]:
         """The parameters that decide where things are in each frame (the motion code's network, the placement)."""
@@ -81,9 +90,12 @@ class VideoGenerator(nn.Module):
     def times(self, frames: int | None, device: torch.device) -> torch.Tensor:
         return torch.arange(frames or self.frames, device=device, dtype=torch.float32)
 
-    def forward(self, z: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                t: torch.Tensor | None = None) -> torch.Tensor:
         t = self.times(None, z.device) if t is None else t.to(z.device, torch.float32)
         z_c, z_m = z[:, : self.z_dim], z[:, self.z_dim :]
+        if self.embed is not None:
+            z_c = torch.cat([z_c, self.embed(labels)], 1)
         m = self.motion(z_m, t)  # [N, T, 4K]
         frames = len(t)  # (batch sizes stay symbolic: the exported sampler takes any N)
         if not self.layered:
@@ -122,16 +134,22 @@ class FrameDiscriminator(nn.Module):
     """Clips [N, T, C, H, W] -> logits [N, F] of ``per_clip`` evenly spaced frames, judged one by one."""
 
     def __init__(self, resolution: int, channels: int, width: int, max_channels: int, per_clip: int,
-                 mbstd: int = 0) -> None:
+                 mbstd: int = 0, num_classes: int = 0) -> None:
         super().__init__()
         self.per_clip = per_clip
-        self.net = DCGANDiscriminator(resolution, channels, width, max_channels, mbstd)
+        self.embed = nn.Embedding(num_classes, label_dim(num_classes)) if num_classes else None  # label maps in
+        extra = label_dim(num_classes) if num_classes else 0
+        self.net = DCGANDiscriminator(resolution, channels + extra, width, max_channels, mbstd)
 
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+    def forward(self, clips: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         n, frames = clips.shape[:2]
         pick = torch.linspace(0, frames - 1, min(self.per_clip, frames), device=clips.device).round().long()
         # time-major: a minibatch-stddev group holds frames of different clips, not one clip's frames
-        return self.net(clips[:, pick].transpose(0, 1).flatten(0, 1)).view(len(pick), n).t()
+        x = clips[:, pick].transpose(0, 1).flatten(0, 1)  # [F*N, C, H, W]
+        if self.embed is not None:
+            e = self.embed(labels).repeat(len(pick), 1)  # the same order: frame-major
+            x = torch.cat([x, e[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)
+        return self.net(x).view(len(pick), n).t()
 
 
 class ClipDiscriminator(nn.Module):
@@ -158,11 +176,11 @@ class VideoDiscriminator(nn.Module):
     """Both judges in one module (one optimizer): ``frames`` (single frames) and ``clips`` (whole clips)."""
 
     def __init__(self, frames: int, resolution: int, channels: int, width: int, max_channels: int,
-                 per_clip: int, mbstd: int = 0) -> None:
+                 per_clip: int, mbstd: int = 0, num_classes: int = 0) -> None:
         super().__init__()
-        self.frames = FrameDiscriminator(resolution, channels, width, max_channels, per_clip, mbstd)
+        self.frames = FrameDiscriminator(resolution, channels, width, max_channels, per_clip, mbstd, num_classes)
         self.clips = ClipDiscriminator(frames, resolution, channels, width)
 
-    def forward(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (frame logits [N, F], clip logits [N])."""
-        return self.frames(clips), self.clips(clips)
+    def forward(self, clips: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (frame logits [N, F], clip logits [N]); a class-conditional frame judge reads the clips' labels."""
+        return self.frames(clips, labels), self.clips(clips)

@@ -60,7 +60,7 @@ MEASURES = {  # what the report calls the video measures (metrics/video.py)
     "speed": "speed (px / frame)", "speed_cv": "speed variation between bounces (real clips: ~0.27, whole pixels)",
     "bounce_ok": "direction reversals at a wall", "still": "clips that do not move",
     "clip_fd": "clip Fréchet distance (spatio-temporal features; lower is better)"}
-GRID_CLIPS = 8  # clips a training picture shows, one row each
+GRID_CLIPS = 10  # clips a training picture shows, one row each
 
 
 @config_section("video", VIDEO_CHECKS)
@@ -74,7 +74,8 @@ class VideoConfig:
     frames_judged: int = 4  # frames per clip the frame discriminator judges (evenly spaced)
     frame_weight: float = 1.0  # weight of the frame discriminator's game
     clip_weight: float = 1.0  # weight of the clip discriminator's game
-    transform: str = "shift"  # layered: how a frame places the foreground (shift; affine adds scale and rotation)
+    conditional: bool = False  # on labelled clips (moving-digits), draw a chosen class (cGAN); false: ignore labels
+    transform: str = "affine"  # layered: how a frame places the foreground (affine: shift, scale, rotation; shift)
     motion_lr: float = 5.0  # the motion networks' learning rate, in multiples of optim.lr_g
 
 
@@ -91,6 +92,7 @@ class VideoGAN(GANRecipe):
 
     def __post_init__(self) -> None:
         cfg = self.cfg
+        self.conditional = bool(self.data.num_classes) and cfg.video.conditional
         if self.data.kind != "video":
             raise ConfigError(f"recipe video needs clips (moving-digits, video:DIR); {self.data.name!r} is "
                               f"{self.data.kind} data")
@@ -111,9 +113,11 @@ class VideoGAN(GANRecipe):
     def build_nets(self) -> dict[str, nn.Module]:
         t, c, h, _ = self.data.shape
         n, v = self.cfg.net, self.cfg.video
+        k = self.data.num_classes if self.conditional else 0
         G = VideoGenerator(n.z_dim, v.motion_dim, t, h, c, n.generator_width, n.max_channels,
-                           v.generator == "layered", v.motion_channels, n.upsample, v.transform == "affine")
-        return {"G": G, "D": VideoDiscriminator(t, h, c, n.width, n.max_channels, v.frames_judged, self.cfg.reg.mbstd)}
+                           v.generator == "layered", v.motion_channels, n.upsample, v.transform == "affine", k)
+        return {"G": G, "D": VideoDiscriminator(t, h, c, n.width, n.max_channels, v.frames_judged, self.cfg.reg.mbstd,
+                                                k)}
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Adam for both players; G's motion networks learn ``video.motion_lr`` times faster (a clip's path is a
@@ -161,7 +165,7 @@ class VideoGAN(GANRecipe):
     def generate(self, G: nn.Module, z: Tensor, labels: Tensor | None = None,
                  truncation: float | None = None) -> Tensor:
         t = None if self.frames == self.data.shape[0] else torch.arange(self.frames, device=z.device)
-        return G(z, t)
+        return G(z, labels if self.conditional else None, t)
 
     # ------------------------------------------------------------------ phases
     def phases(self) -> list[Phase]:
@@ -170,26 +174,28 @@ class VideoGAN(GANRecipe):
             phases.append(Phase("Dreg", self.d_reg_step, updates="D", every=self.cfg.reg.lazy_every))
         return phases + [Phase("G", self.g_step, updates="G")]
 
-    def r1(self, real: Tensor, scale: int, stats: Stats) -> Tensor:
+    def r1(self, real: Tensor, labels: Tensor | None, scale: int, stats: Stats) -> Tensor:
         """R1 of both judges on real clips (the frame judge's per frame), times ``reg.r1 / 2 * scale``."""
         D = self.nets["D"]
         per = D.frames.per_clip
-        r1 = r1_penalty(D.clips, real) + r1_penalty(lambda x: D.frames(x).sum(1) / per, real)
+        r1 = r1_penalty(D.clips, real) + r1_penalty(lambda x: D.frames(x, labels).sum(1) / per, real)
         stats["Loss/D/r1"] = r1.detach()
         return self.cfg.reg.r1 / 2 * scale * r1
 
     def d_reg_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         """Lazy R1 (every ``reg.lazy_every`` steps, gamma scaled by the interval)."""
-        real = ctx.cache.get("real")
+        real, labels = (ctx.cache["real"], ctx.cache["labels"]) if "real" in ctx.cache else ctx.real()
         stats: Stats = {}
-        return self.r1(ctx.real()[0] if real is None else real, self.cfg.reg.lazy_every, stats), stats
+        labels = labels if self.conditional else None
+        return self.r1(real, labels, self.cfg.reg.lazy_every, stats), stats
 
     def d_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         v, D = self.cfg.video, self.nets["D"]
-        real, _ = ctx.real()
-        fake = self.train_fake(ctx, self.train_latent(ctx, len(real)), None)
-        ctx.cache.update(fake=fake, real=real)
-        (rf, rc), (ff, fc) = D(real), D(fake.detach())
+        real, labels = ctx.real()
+        labels = labels if self.conditional else None  # fakes follow the data's class mix
+        fake = self.train_fake(ctx, self.train_latent(ctx, len(real)), labels)
+        ctx.cache.update(fake=fake, real=real, labels=labels)
+        (rf, rc), (ff, fc) = D(real, labels), D(fake.detach(), labels)
         frame_loss, clip_loss = self.loss.d(rf, ff), self.loss.d(rc, fc)
         loss = v.frame_weight * frame_loss + v.clip_weight * clip_loss
         b = self.loss.boundary
@@ -198,23 +204,26 @@ class VideoGAN(GANRecipe):
                  "D/accuracy": 0.5 * ((rc > b).float().mean() + (fc < b).float().mean()).detach(),
                  "D/frame_accuracy": 0.5 * ((rf > b).float().mean() + (ff < b).float().mean()).detach()}
         if self.cfg.reg.r1 and self.cfg.reg.lazy_every == 1:
-            loss = loss + self.r1(real, 1, stats)
+            loss = loss + self.r1(real, labels, 1, stats)
         return loss, stats
 
     def g_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         v = self.cfg.video
-        fake = ctx.cache.pop("fake", None)
+        fake, labels = ctx.cache.pop("fake", None), ctx.cache.get("labels")
         if fake is None:
-            real, _ = ctx.real()
-            fake = self.train_fake(ctx, self.train_latent(ctx, len(real)), None)
-        ff, fc = self.nets["D"](fake)
+            real, labels = ctx.real()
+            labels = labels if self.conditional else None
+            fake = self.train_fake(ctx, self.train_latent(ctx, len(real)), labels)
+        ff, fc = self.nets["D"](fake, labels)
         frame_loss, clip_loss = self.loss.g(ff), self.loss.g(fc)
         loss = v.frame_weight * frame_loss + v.clip_weight * clip_loss
         return loss, {"Loss/G": loss.detach(), "Loss/G/frames": frame_loss.detach(), "Loss/G/clips": clip_loss.detach()}
 
     # ------------------------------------------------------------------ pictures and measures
     def grid_labels(self, pics: PictureInputs) -> Tensor | None:
-        return None
+        """A clip of each of the first classes (conditional runs), one a row."""
+        k = min(pics.data.num_classes, GRID_CLIPS) if self.conditional else 0
+        return torch.arange(k, device=pics.device) if k else None
 
     def pictures(self, G: nn.Module, pics: PictureInputs) -> list[Picture]:
         """Film strips: one fixed clip a row, its frames left to right."""
