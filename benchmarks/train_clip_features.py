@@ -135,19 +135,9 @@ def calibrate(net: ClipNet, tr: Dataset, te: Dataset) -> dict[str, float]:
 
 
 def save(net: ClipNet, card: dict, out_dir: Path) -> Path:
-    from safetensors.torch import save_file
+    from ganforge.metrics.digits_classifier import save_asset
 
-    from ganforge.io import atomic_path, write_json
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    weights = out_dir / f"{CLIP_ASSET}.safetensors"
-    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
-    with atomic_path(weights) as tmp:
-        save_file(state, str(tmp), metadata={"arch": CLIP_ARCH, "seed": str(card["seed"])})
-    write_json(out_dir / f"{CLIP_ASSET}.json", card)
-    for f in (weights, out_dir / f"{CLIP_ASSET}.json"):
-        f.chmod(0o644)  # package data: atomic temp files are created 0600
-    return weights
+    return save_asset(net, CLIP_ASSET, CLIP_ARCH, card, out_dir)
 
 
 def main(argv: list[str] | None = None) -> None:

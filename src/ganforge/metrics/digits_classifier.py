@@ -239,16 +239,21 @@ def train(seed: int = SEED, epochs: int = EPOCHS, log: bool = True,
 
 
 def save(model: DigitsClassifier, card: dict, out_dir: Path) -> Path:
+    return save_asset(model, card["name"], ARCH, card, out_dir)
+
+
+def save_asset(net: nn.Module, name: str, arch: str, card: dict, out_dir: Path) -> Path:
+    """A network shipped with the package: ``NAME.safetensors`` (its architecture and seed in the metadata) and its
+    card ``NAME.json``, readable by everyone."""
     from safetensors.torch import save_file
 
     from ..io import atomic_path, write_json
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = card["name"]
     weights = out_dir / f"{name}.safetensors"
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
     with atomic_path(weights) as tmp:
-        save_file(state, str(tmp), metadata={"arch": ARCH, "seed": str(card["seed"])})
+        save_file(state, str(tmp), metadata={"arch": arch, "seed": str(card["seed"])})
     write_json(out_dir / f"{name}.json", card)
     for f in (weights, out_dir / f"{name}.json"):
         f.chmod(0o644)  # package data: atomic temp files are created 0600

@@ -28,7 +28,6 @@ from ..losses import r1_penalty
 from ..models.video import VideoDiscriminator, VideoGenerator
 from ..version import __version__
 from .base import (
-    GRID_SAMPLES,
     RECIPES,
     Phase,
     Picture,
@@ -229,9 +228,6 @@ class VideoGAN(GANRecipe):
         """Film strips: one fixed clip a row, its frames left to right."""
         clips = self.preview(G, pics, GRID_CLIPS)
         return [Picture(clips.flatten(0, 1), clips.shape[1])]
-
-    def preview(self, G: nn.Module, pics: PictureInputs, n: int = GRID_SAMPLES) -> Tensor:
-        return super().preview(G, pics, min(n, GRID_SAMPLES))
 
     def measure(self, G: nn.Module, data: RunData, names: list[str], n: int, seed: int, *,
                 draw_seed: int | None = None, features: str | None = None, inception_weights: str | None = None,
