@@ -278,7 +278,8 @@ def create_app(model: Any, demo: bool = False, max_n: int = MAX_N):
         truncation = _float(body, "truncation")
         x = await loop_of().run_in_executor(executor, model.interpolate, seeds, frames, truncation, label)
         if x.dim() == 5:  # a walk between clips' contents: the clips side by side, playing together
-            body = clip_gif(x, info_of(model, seeds=seeds, frames=frames, truncation=truncation), nrow=len(x))
+            meta = info_of(model, seeds=seeds, frames=frames, truncation=truncation)
+            body = await loop_of().run_in_executor(None, lambda: clip_gif(x, meta, nrow=len(x)))
             return Response(body, media_type="image/gif")
         return png(grid_image(x, len(x), enlarge=False), seeds=seeds, frames=frames, truncation=truncation)
 
