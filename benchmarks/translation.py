@@ -1,16 +1,18 @@
-"""Benchmark: image-to-image translation at the presets - pix2pix on edges2photos and gray2color, CycleGAN on
-digits2typeset - each trained as a user would (``ganforge train`` in a fresh process), then measured.
+"""Benchmark: image-to-image translation at the presets - pix2pix on edges2photos, gray2color and labels2scenes,
+CycleGAN (or CUT / FastCUT with --recipe) on digits2typeset - each trained as a user would (``ganforge train`` in
+a fresh process), then measured.
 
 Usage:
-    python benchmarks/translation.py                                  # all three presets
+    python benchmarks/translation.py                                  # all four presets
     python benchmarks/translation.py --tasks gray2color --extra "--set translate.keep_luminance=true" --name lum
+    python benchmarks/translation.py --tasks digits2typeset --recipe cut --extra "--seed 41" --name cut-41
     python benchmarks/translation.py --from-json translation.json     # the table of saved rows
 
-pix2pix rows: PSNR / SSIM / L1 on the held-out photos' patches (chelsea, rocket: never trained on) beside
-the trivial baseline (edges2photos: the input itself; gray2color: the mean colour of each grey level
-in the training patches).
+pix2pix rows: PSNR / SSIM / L1 on the held-out pairs (edges2photos, gray2color: the photos chelsea and rocket,
+never trained on; labels2scenes: 500 scenes of another seed) beside every trivial baseline: the input itself,
+the training targets' mean image, and a per-pixel lookup of the mean target colour for each input value.
 
-CycleGAN rows: on 500 typeset digits freshly rendered from a seed neither training nor ganforge's own
+Unpaired digits rows: on 500 typeset digits freshly rendered from a seed neither training nor ganforge's own
 evaluation uses, and on the 360 held-out handwritten digits: the share whose digit survives the
 translation, by ganforge's judges (digits / typeset classifiers) and by independent scikit-learn MLPs
 trained here (handwritten: the digits train split; typeset: renders of yet another seed); "identity"
@@ -36,7 +38,7 @@ from ganforge.data import DataRequest, load_dataset  # noqa: E402
 from ganforge.data.translation import typeset_digits  # noqa: E402
 from ganforge.runs.visuals import save_image_grid  # noqa: E402
 
-TASKS = {"edges2photos": "pix2pix", "gray2color": "pix2pix", "digits2typeset": "cyclegan"}
+TASKS = {"edges2photos": "pix2pix", "gray2color": "pix2pix", "labels2scenes": "pix2pix", "digits2typeset": "cyclegan"}
 FRESH_SEED = 11  # typeset renders: training uses 0, the eval split 1, the typeset classifier 2 and 3
 JUDGE_SEED = 12  # renders the independent typeset judge is trained on
 FIGURES = Path(__file__).parent / "figures" / "translation"
@@ -77,10 +79,11 @@ def cycle_rows(run: Path, name: str) -> dict:
     }
 
 
-def paired_rows(run: Path, name: str) -> dict:
-    """Held-out patches: input | output | target | baseline, one row each; and two more references than
-    the issue's baseline: the grey input copied to RGB, and the training targets' mean colour everywhere."""
-    from ganforge.metrics.translation import baseline, image_scores
+def paired_rows(run: Path, name: str, result: dict) -> dict:
+    """Held-out pairs: input | output | target | the strongest trivial baseline, one row each; every trivial
+    baseline's scores (the input copied, the training targets' mean image, the per-pixel lookup)."""
+    from ganforge.data.images import set_channels
+    from ganforge.metrics.translation import baseline
 
     t = ganforge.load(run)
     cfg = t.recipe.cfg
@@ -88,17 +91,15 @@ def paired_rows(run: Path, name: str) -> dict:
     train = load_dataset(cfg.data, DataRequest(cfg.resolution, split="train"))
     idx = torch.linspace(0, len(test) - 1, 8).long()
     out = t.translate(test.x[idx], fit="resize")
-    base = baseline(test.info["baseline"], test.x[idx], 3, train)
-    cells = torch.stack([test.x[idx].expand(-1, 3, -1, -1), out, test.x_b[idx], base], 1).flatten(0, 1)
+    base = baseline(result["protocol"]["baseline"], test.x[idx], train)
+    cells = torch.stack([set_channels(test.x[idx], 3), out, test.x_b[idx], base], 1).flatten(0, 1)
     save_image_grid(cells, FIGURES / f"{name}-held-out.png", nrow=4)
-    refs = {"grey copy": test.x.expand(-1, 3, -1, -1),
-            "mean colour": train.x_b.mean((0, 2, 3)).view(1, 3, 1, 1).expand_as(test.x_b)}
-    return {f"{k} ({ref})": v for ref, x in refs.items() for k, v in image_scores(x, test.x_b).items()}
+    return {f"{k} ({kind})": v for kind, scores in result["baselines"].items() for k, v in scores.items()}
 
 
-def run_task(task: str, extra: list[str], name: str, run: Path | None = None) -> dict:
+def run_task(task: str, extra: list[str], name: str, run: Path | None = None, recipe: str | None = None) -> dict:
     """Train (or, with ``run``, take a run trained before with ``ganforge train``) and measure."""
-    recipe = TASKS[task]
+    recipe = recipe or TASKS[task]
     if run is None:
         t0 = time.perf_counter()
         run = train_as_user(["--recipe", recipe, "--data", task, *extra], f"translation-{name}-")
@@ -113,10 +114,10 @@ def run_task(task: str, extra: list[str], name: str, run: Path | None = None) ->
     row |= {k: v for k, v in r.items() if isinstance(v, float)}
     FIGURES.mkdir(parents=True, exist_ok=True)
     shutil.copy(run / "samples" / "final.png", FIGURES / f"{name}-training.png")
-    if recipe == "cyclegan":
-        row |= cycle_rows(run, name)
+    if "baselines" in r:
+        row |= paired_rows(run, name, r)
     else:
-        row |= paired_rows(run, name)
+        row |= cycle_rows(run, name)
     row["run"] = str(run)
     return row
 
@@ -133,20 +134,21 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(allow_abbrev=False)
     p.add_argument("--tasks", default=",".join(TASKS))
     p.add_argument("--extra", default="", help="more ganforge train arguments, e.g. \"--steps 500\"")
     p.add_argument("--name", default="", help="suffix of the row names and figures")
     p.add_argument("--json", type=Path, default=None, help="append the rows to this file")
     p.add_argument("--from-json", type=Path, default=None)
     p.add_argument("--run", type=Path, default=None, help="measure this run (of the one task) instead of training")
+    p.add_argument("--recipe", default=None, help="train this recipe, not the task's (cut, fastcut on digits2typeset)")
     a = p.parse_args()
     if a.from_json:
         print(table(json.loads(a.from_json.read_text())))
         return
     rows = []
     for task in a.tasks.split(","):
-        rows.append(run_task(task, shlex.split(a.extra), task + (f"-{a.name}" if a.name else ""), a.run))
+        rows.append(run_task(task, shlex.split(a.extra), task + (f"-{a.name}" if a.name else ""), a.run, a.recipe))
         print(table(rows[-1:]), flush=True)
     if a.json:
         old = json.loads(a.json.read_text()) if a.json.is_file() else []

@@ -11,7 +11,7 @@ from ganforge.data import DataRequest, load_dataset
 from ganforge.data.translation import HELD_OUT_PHOTOS, TRAIN_PHOTOS, photo_patches
 from ganforge.errors import DataError
 from ganforge.inference.tiling import translate_tiled
-from ganforge.metrics.translation import apply_gray_lut, fit_gray_lut, psnr, ssim
+from ganforge.metrics.translation import apply_lut, baseline, fit_lut, paired_metrics, psnr, ssim
 from ganforge.models.translation import PatchDiscriminator, UNetGenerator, patch_layers_for, patch_receptive_field
 from ganforge.recipes.base import StepContext
 from ganforge.recipes.translation import ImagePool, KeepLuminance, jitter_flip
@@ -19,7 +19,8 @@ from ganforge.runs import checkpoint as ck
 
 TINY = {"resolution": 16, "batch_size": 4, "net.width": 4, "net.max_channels": 8, "steps": 4, "log_every": 2,
         "sample_every": 2, "checkpoint_every": 2, "eval.final_n": 0}
-CYCLE = {**TINY, "recipe": "cyclegan", "translate.blocks": 1, "translate.pool": 3, "translate.self_reg": 1.0}
+CYCLE = {**TINY, "recipe": "cyclegan", "translate.blocks": 1, "translate.pool": 3, "translate.self_reg": 1.0,
+         "translate.nce": 1.0, "cut.patches": 16, "cut.head": 16}
 
 
 def save(path, array):
@@ -162,11 +163,27 @@ def test_psnr_and_ssim_match_reference_implementations():
     assert ssim(x, x).allclose(torch.ones(3))
 
 
-def test_gray_lut_recovers_a_colour_map():
+def test_lookup_recovers_a_colour_map_from_grey_and_from_colour():
     grey = torch.randint(0, 256, (4, 1, 8, 8)).float() / 255
     colour = torch.cat([grey, 1 - grey, grey**2], 1)  # each grey level has one colour
-    lut = fit_gray_lut(grey, colour)
-    assert torch.allclose(apply_gray_lut(lut, grey), colour, atol=1e-5)
+    assert torch.allclose(apply_lut(fit_lut(grey, colour), grey), colour, atol=1e-5)
+    palette = torch.tensor([[0.0, 0.0, 0.5], [1.0, 0.6, 0.1], [0.3, 0.9, 0.3]])
+    labels = palette[torch.randint(0, 3, (4, 8, 8))].permute(0, 3, 1, 2)  # a label map in palette colours
+    target = labels.flip(1)  # one colour per label
+    assert torch.allclose(apply_lut(fit_lut(labels, target), labels), target, atol=1e-6)
+
+
+def test_paired_metrics_name_the_strongest_trivial_baseline():
+    from ganforge.data import Dataset
+
+    a = torch.rand(6, 1, 16, 16)
+    train = Dataset("t", a, None, "image", [], {}, 1 - a, None, True)  # the target is the inverted input
+    test = Dataset("t", a[:3], None, "image", [], {}, 1 - a[:3], None, True)
+    result = paired_metrics(1 - a[:3], test, train)
+    assert set(result["baselines"]) == {"input", "mean", "lut"}
+    assert result["protocol"]["baseline"] == "lut" and result["baseline_psnr"] > 40  # the lookup inverts exactly
+    assert result["baselines"]["input"]["psnr"] < result["baselines"]["lut"]["psnr"]
+    assert torch.allclose(baseline("mean", a[:2], train), (1 - a).mean(0, keepdim=True).expand(2, -1, -1, -1))
 
 
 # ---------------------------------------------------------------------------- training pieces
@@ -216,7 +233,7 @@ def cycle_run(tmp_path_factory, unpaired_dirs):
 
 def test_pix2pix_run_reports_psnr_ssim_against_the_baseline(pix2pix_run):
     report = (pix2pix_run / "report.md").read_text()
-    assert "PSNR" in report and "baseline: input" in report
+    assert "PSNR" in report and "strongest trivial baseline: " in report
     assert (pix2pix_run / "samples" / "final.png").is_file()
     result = ganforge.evaluate(pix2pix_run)
     assert {"psnr", "ssim", "l1", "baseline_psnr", "baseline_ssim"} <= result.keys()
@@ -229,7 +246,7 @@ def test_cyclegan_translates_both_ways(cycle_run):
     from ganforge.train.logger import read_log
 
     logged = read_log(cycle_run)[-1]
-    assert {"Loss/G/cycle", "Loss/G/identity", "Loss/G/self_reg", "Loss/D/A", "Loss/D/B"} <= logged.keys()
+    assert {"Loss/G/cycle", "Loss/G/identity", "Loss/G/self_reg", "Loss/G/nce", "Loss/D/A", "Loss/D/B"} <= logged.keys()
     t = ganforge.load(cycle_run)
     assert t.directions == ("AtoB", "BtoA")
     x = torch.rand(2, 3, 30, 20)  # colour and any size in; the model's grey 16 px out

@@ -38,7 +38,7 @@ def set_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
     if channels == 3 and x.shape[1] == 1:
         return x.expand(-1, 3, -1, -1).contiguous()
     if channels == 1 and x.shape[1] == 3:
-        w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1)
+        w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return (x * w).sum(1, keepdim=True)
     raise DataError(f"cannot convert {x.shape[1]} channels to {channels}; allowed channels: 1 or 3")
 

@@ -123,7 +123,7 @@ def paired(req: DataRequest, arg: str = "") -> Dataset:
             xa, xb = xa[idx], xb[idx]
     if req.channels:
         xa = set_channels(xa, req.channels)
-    info = {"path": str(root), "held_out": held_out, "baseline": "input"}
+    info = {"path": str(root), "held_out": held_out}
     return Dataset(f"paired:{arg}", xa.contiguous(), None, "image", [], info, xb.contiguous(), None, True)
 
 
@@ -280,8 +280,7 @@ def _photo_task(req: DataRequest, name: str) -> Dataset:
     p, sources = photo_patches(req.split, req.resolution)
     photo, edges = p[:, :3], p[:, 3:]
     a = edges if name == "edges2photos" else grey(photo)
-    info = {"sources": sorted(set(sources)), "held_out": True, "patches": True,
-            "baseline": "input" if name == "edges2photos" else "gray_lut"}
+    info = {"sources": sorted(set(sources)), "held_out": True, "patches": True}
     return Dataset(name, a.contiguous(), None, "image", [], info, photo.contiguous(), None, True)
 
 

@@ -9,7 +9,8 @@ discriminators, cycle consistency ``|F(G(a)) - a| + |G(F(b)) - b|`` times ``tran
 (lambda 10) and identity ``|G(b) - b| + |F(a) - a|`` times ``identity * cycle`` (0.5 lambda); optionally
 SimGAN's self-regularization ``|G(a) - a| + |F(b) - b|`` times ``translate.self_reg`` (Shrivastava et al.
 2017: the translation stays near its input, which keeps what the image shows - for domains that
-differ in style rather than layout).
+differ in style rather than layout); optionally CUT's PatchNCE between each input and its translation
+times ``translate.nce``, with projection heads ``F`` and the ``cut.*`` settings (recipes/cut.py).
 Phase ``D`` (both discriminators): real images against fakes drawn from a history pool of the last
 ``translate.pool`` (50) generated images per domain. The learning rate is held, then decays
 linearly to zero (``optim.decay_start``, 0.5 in the preset).
@@ -37,10 +38,12 @@ import torch.nn.functional as F
 
 from ..config import config_section
 from ..data import Dataset
+from ..data.images import set_channels
 from ..data.run_data import RunData
 from ..errors import ConfigError, GanforgeError
 from ..inference.pipelines import Translator
 from ..losses import get_loss
+from ..models.cut import PatchSampler, encoder_layers, nce_between
 from ..models.translation import PatchDiscriminator, ResnetGenerator, TwoWay, UNetGenerator, patch_layers_for
 from .base import GRID_SAMPLES, RECIPES, Phase, Picture, PictureInputs, Recipe, Shards, Stats, StepContext, Tensor
 
@@ -49,6 +52,7 @@ TRANSLATE_CHECKS = {
     "cycle": (lambda v: v >= 0, "a number >= 0"),
     "identity": (lambda v: v >= 0, "a number >= 0 (0: off)"),
     "self_reg": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "nce": (lambda v: v >= 0, "a number >= 0 (0: off)"),
     "pool": (lambda v: v >= 0, "an integer >= 0 (0: no history)"),
     "blocks": (lambda v: v >= 0, "an integer >= 0"),
     "down": (lambda v: 0 <= v <= 4, "an integer from 0 to 4"),
@@ -68,6 +72,7 @@ class TranslateConfig:
     cycle: float = 10.0  # CycleGAN: lambda of the cycle-consistency L1 loss (both directions)
     identity: float = 0.5  # CycleGAN: identity-mapping loss weight, as a multiple of cycle; 0: off
     self_reg: float = 0.0  # CycleGAN: weight of |G(x) - x|, SimGAN's self-regularization (keeps content); 0: off
+    nce: float = 0.0  # CycleGAN: weight of PatchNCE between each input and its translation (cut.* settings); 0: off
     pool: int = 50  # CycleGAN: generated images kept per domain to show the discriminators; 0: none
     blocks: int = 9  # CycleGAN: residual blocks of the ResNet generators (6 or 9 in the paper)
     down: int = 2  # CycleGAN: stride-2 downsamplings of the ResNet generators
@@ -272,7 +277,8 @@ class TranslationRecipe(Recipe):
 
         if shards is not None and not shards.is_main:
             return None
-        return translation_metrics(lambda x, d: translate_batch(self, G, x, d), data.train, data.held_out(), seed)
+        return translation_metrics(lambda x, d: translate_batch(self, G, x, d), data.train, data.held_out(), seed,
+                                   self.directions)
 
     def latent(self, n: int, gen: torch.Generator | None, device: torch.device,
                truncation: float | None = None) -> Tensor:
@@ -362,7 +368,19 @@ class CycleGAN(TranslationRecipe):
         def disc(c: int) -> nn.Module:
             return PatchDiscriminator(c, cfg.net.width, self.patch_layers(), t.norm, cfg.net.max_channels)
 
-        return {"G": TwoWay(gen(ca, cb), gen(cb, ca)), "D": nn.ModuleDict({"A": disc(ca), "B": disc(cb)})}
+        nets = {"G": TwoWay(gen(ca, cb), gen(cb, ca)), "D": nn.ModuleDict({"A": disc(ca), "B": disc(cb)})}
+        if t.nce:
+            c = cfg.cut
+            self.layers = encoder_layers(t.down, t.blocks, c.layers)
+            nets["F"] = nn.ModuleDict({"AtoB": PatchSampler.for_generator(nets["G"].ab, ca, self.layers, c.head),
+                                       "BtoA": PatchSampler.for_generator(nets["G"].ba, cb, self.layers, c.head)})
+        return nets
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        o = self.cfg.optim
+        g_params = [p for name in ("G", "F") if name in self.nets for p in self.nets[name].parameters()]
+        return {"G": torch.optim.Adam(g_params, lr=o.lr_g, betas=(o.beta1, o.beta2), foreach=True),
+                "D": torch.optim.Adam(self.nets["D"].parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2), foreach=True)}
 
     def state_dict(self) -> dict:
         return {f"pool_{k}": p.state_dict() for k, p in self.pools.items()}
@@ -372,7 +390,8 @@ class CycleGAN(TranslationRecipe):
             p.load_state_dict(state.get(f"pool_{k}", {}))
 
     def phases(self) -> list[Phase]:
-        return [Phase("G", self.g_step, updates="G"), Phase("D", self.d_step, updates="D")]
+        return [Phase("G", self.g_step, updates="G", grads=tuple(n for n in ("G", "F") if n in self.nets)),
+                Phase("D", self.d_step, updates="D")]
 
     def g_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         t, G, D = self.cfg.translate, self.nets["G"], self.nets["D"]
@@ -391,6 +410,14 @@ class CycleGAN(TranslationRecipe):
             reg = (fake_b - a).abs().mean() + (fake_a - b).abs().mean()
             loss = loss + t.self_reg * reg
             stats["Loss/G/self_reg"] = reg.detach()
+        if t.nce:  # CUT's PatchNCE: each patch of a translation is recognisable as its input's patch
+            c, (ca, cb) = self.cfg.cut, self.channels
+            nce = (nce_between(G.ab, self.nets["F"]["AtoB"], a, set_channels(fake_b, ca), self.layers, c.patches,
+                               c.tau, ctx.gen)
+                   + nce_between(G.ba, self.nets["F"]["BtoA"], b, set_channels(fake_a, cb), self.layers, c.patches,
+                                 c.tau, ctx.gen))
+            loss = loss + t.nce * nce
+            stats["Loss/G/nce"] = nce.detach()
         ctx.cache.update(a=a, b=b, fake_a=fake_a.detach(), fake_b=fake_b.detach())
         stats["Loss/G/total"] = loss.detach()
         return loss, stats

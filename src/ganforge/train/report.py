@@ -27,7 +27,8 @@ BASELINE_OF = {"labels_kept_ab": "identity_kept_ab", "labels_kept_ba": "identity
 
 
 def translation_lines(final: dict) -> list[str]:
-    """The translation table: each measure beside its trivial baseline (the input itself, or the grey LUT)."""
+    """The translation table: each measure beside the strongest trivial baseline (paired: the best of the input
+    itself, the mean image and the per-pixel lookup; unpaired: no translation)."""
     p = final["protocol"]
     rows = []
     for k, label in TRANSLATION_ROWS:
@@ -38,7 +39,7 @@ def translation_lines(final: dict) -> list[str]:
     how = (f"x{p['scale']} on the {p['channel']} channel, {p['border']} px border crop, LR by {p['degradation']}"
            if "scale" in p else f"seed {p.get('seed')}")
     title = "Upscaling quality" if "scale" in p else "Translation quality"
-    return [f"## {title} at the end of training", "", f"| measure | model | baseline: {base} |",
+    return [f"## {title} at the end of training", "", f"| measure | model | strongest trivial baseline: {base} |",
             "| --- | --- | --- |", *rows, "", f"Protocol: {p.get('images')} of {p['data']}, {how}, "
             f"ganforge {p['ganforge_version']}.", ""]
 
