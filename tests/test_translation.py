@@ -180,7 +180,7 @@ def test_paired_metrics_name_the_strongest_trivial_baseline():
     train = Dataset("t", a, None, "image", [], {}, 1 - a, None, True)  # the target is the inverted input
     test = Dataset("t", a[:3], None, "image", [], {}, 1 - a[:3], None, True)
     result = paired_metrics(1 - a[:3], test, train)
-    assert set(result["baselines"]) == {"input", "mean", "lut"}
+    assert set(result["baselines"]) == {"input", "mean", "lut"} and result["fd"] == pytest.approx(0, abs=1e-3)
     assert result["protocol"]["baseline"] == "lut" and result["baseline_psnr"] > 40  # the lookup inverts exactly
     assert result["baselines"]["input"]["psnr"] < result["baselines"]["lut"]["psnr"]
     assert torch.allclose(baseline("mean", a[:2], train), (1 - a).mean(0, keepdim=True).expand(2, -1, -1, -1))
@@ -236,7 +236,7 @@ def test_pix2pix_run_reports_psnr_ssim_against_the_baseline(pix2pix_run):
     assert "PSNR" in report and "strongest trivial baseline: " in report
     assert (pix2pix_run / "samples" / "final.png").is_file()
     result = ganforge.evaluate(pix2pix_run)
-    assert {"psnr", "ssim", "l1", "baseline_psnr", "baseline_ssim"} <= result.keys()
+    assert {"psnr", "ssim", "l1", "fd", "baseline_psnr", "baseline_ssim", "baseline_fd"} <= result.keys()
     assert result["protocol"]["images"].startswith("held out")
     with pytest.raises(ganforge.errors.GanforgeError, match="measured by its own metrics"):
         ganforge.evaluate(pix2pix_run, metrics="fd")

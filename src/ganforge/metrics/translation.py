@@ -98,15 +98,24 @@ def image_scores(pred: Tensor, target: Tensor) -> dict[str, float]:
             "l1": float((pred - target).abs().mean())}
 
 
-def paired_metrics(out: Tensor, held_out: Dataset, train: Dataset) -> dict[str, Any]:
-    """PSNR / SSIM / L1 of translations ``out`` of ``held_out.x`` against ``held_out.x_b``, beside every trivial
-    baseline's (``baselines``); ``baseline_*`` are the strongest's (highest PSNR)."""
-    result: dict[str, Any] = image_scores(out, held_out.x_b)
-    scores = {kind: image_scores(baseline(kind, held_out.x, train), held_out.x_b) for kind in BASELINES}
-    best = max(scores, key=lambda k: scores[k]["psnr"])
-    result.update({f"baseline_{k}": v for k, v in scores[best].items()})
-    result["baselines"] = scores
-    result["protocol"] = {"baseline": best, "n_pairs": len(held_out)}
+def paired_metrics(out: Tensor, held_out: Dataset, train: Dataset, seed: int = 0) -> dict[str, Any]:
+    """PSNR / SSIM / L1, and fd against the held-out targets (the random CNN's features), of translations ``out``
+    of ``held_out.x``, beside every trivial baseline's (``baselines``); ``baseline_*`` are the strongest's (highest
+    PSNR)."""
+    from .evaluate import evaluate_samples
+
+    targets = Dataset(f"{train.name}-targets", held_out.x_b, None, "image")
+
+    def scores(pred: Tensor) -> dict[str, float]:
+        fd = evaluate_samples(pred, targets, ["fd"], features="random-cnn", seed=seed)["fd"]
+        return {**image_scores(pred, held_out.x_b), "fd": float(fd)}
+
+    result: dict[str, Any] = scores(out)
+    trivial = {kind: scores(baseline(kind, held_out.x, train)) for kind in BASELINES}
+    best = max(trivial, key=lambda k: trivial[k]["psnr"])
+    result.update({f"baseline_{k}": v for k, v in trivial[best].items()})
+    result["baselines"] = trivial
+    result["protocol"] = {"baseline": best, "n_pairs": len(held_out), "features": "random-cnn"}
     return result
 
 
@@ -162,7 +171,7 @@ def translation_metrics(translate, train: Dataset, held_out: Dataset | None, see
 
     measured = held_out if held_out is not None else train
     if train.paired and "AtoB" in directions:
-        result = paired_metrics(translate(measured.x, "AtoB"), measured, train)
+        result = paired_metrics(translate(measured.x, "AtoB"), measured, train, seed)
     else:
         result = unpaired_metrics(translate, measured, train, seed, directions)
     truly = held_out is not None and measured.info.get("held_out", True)

@@ -17,7 +17,8 @@ FINAL_KEYS = [("fd", "fd (lower is better)"), ("precision", "precision (quality)
 
 
 TRANSLATION_ROWS = [("psnr", "PSNR (dB, higher is better)"), ("ssim", "SSIM (higher is better)"),
-                    ("l1", "L1 (lower is better)"), ("labels_kept_ab", "digit kept A->B (typeset judge)"),
+                    ("l1", "L1 (lower is better)"), ("fd", "fd against the held-out targets (lower is better)"),
+                    ("labels_kept_ab", "digit kept A->B (typeset judge)"),
                     ("labels_kept_ba", "digit kept B->A (handwritten judge)"),
                     ("cycle_l1", "cycle L1 (lower is better)"),
                     ("fd_ab", "fd of A->B against B (lower is better)"), ("fd_ba", "fd of B->A against A"),
