@@ -62,7 +62,8 @@ def cut_run(tmp_path_factory):
     return ganforge.train(dict(TINY_CUT, out=str(out), **{"cut.directions": "both"}), progress=False)
 
 
-def test_cut_trains_both_ways_and_measures_both(cut_run):
+def test_cut_trains_both_ways_measures_both_and_exports(cut_run, tmp_path):
+    from ganforge.cli import main
     from ganforge.train.logger import read_log
 
     logged = read_log(cut_run)[-1]
@@ -74,6 +75,7 @@ def test_cut_trains_both_ways_and_measures_both(cut_run):
     assert {"cycle_l1", "fd_ab", "fd_ba", "labels_kept_ab", "labels_kept_ba", "identity_kept_ab"} <= result.keys()
     weights = ck.split_weights(ck.load_weights(ck.latest_checkpoint(cut_run)))
     assert {"G", "D", "F"} <= weights.keys()  # the projection heads are trained and saved with the run
+    assert main(["export", str(cut_run), "--direction", "BtoA", "--out", str(tmp_path / "c.onnx")]) == 0
 
 
 def test_cut_and_fastcut_presets():

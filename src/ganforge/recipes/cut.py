@@ -89,12 +89,6 @@ class CUT(TranslationRecipe):
         G = TwoWay(gens["AtoB"], gens["BtoA"]) if len(gens) == 2 else gens[self.directions[0]]
         return {"G": G, "D": nn.ModuleDict(judges), "F": nn.ModuleDict(heads)}
 
-    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        o = self.cfg.optim
-        g_params = [*self.nets["G"].parameters(), *self.nets["F"].parameters()]
-        return {"G": torch.optim.Adam(g_params, lr=o.lr_g, betas=(o.beta1, o.beta2), foreach=True),
-                "D": torch.optim.Adam(self.nets["D"].parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2), foreach=True)}
-
     def generator(self, G: nn.Module, direction: str) -> nn.Module:
         """The network of one direction inside ``G`` (live or loaded)."""
         if isinstance(G, TwoWay):

@@ -203,9 +203,11 @@ class TranslationRecipe(Recipe):
         raise NotImplementedError
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Adam for G (with PatchNCE's projection heads ``F``, where a recipe has them) and for D."""
         o = self.cfg.optim
-        return {name: torch.optim.Adam(self.nets[name].parameters(), lr=lr, betas=(o.beta1, o.beta2), foreach=True)
-                for name, lr in (("G", o.lr_g), ("D", o.lr_d))}
+        g_params = [p for name in ("G", "F") if name in self.nets for p in self.nets[name].parameters()]
+        return {"G": torch.optim.Adam(g_params, lr=o.lr_g, betas=(o.beta1, o.beta2), foreach=True),
+                "D": torch.optim.Adam(self.nets["D"].parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2), foreach=True)}
 
     def augment(self, xs: list[Tensor], ctx: StepContext) -> list[Tensor]:
         t = self.cfg.translate
@@ -375,12 +377,6 @@ class CycleGAN(TranslationRecipe):
             nets["F"] = nn.ModuleDict({"AtoB": PatchSampler.for_generator(nets["G"].ab, ca, self.layers, c.head),
                                        "BtoA": PatchSampler.for_generator(nets["G"].ba, cb, self.layers, c.head)})
         return nets
-
-    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        o = self.cfg.optim
-        g_params = [p for name in ("G", "F") if name in self.nets for p in self.nets[name].parameters()]
-        return {"G": torch.optim.Adam(g_params, lr=o.lr_g, betas=(o.beta1, o.beta2), foreach=True),
-                "D": torch.optim.Adam(self.nets["D"].parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2), foreach=True)}
 
     def state_dict(self) -> dict:
         return {f"pool_{k}": p.state_dict() for k, p in self.pools.items()}
