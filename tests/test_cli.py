@@ -31,7 +31,7 @@ def trained(tmp_path_factory):
     (["train", "--batch-size", "0"], "batch_size=0 is not allowed"),
     (["train", "--set", "optim.lr_g=0"], "optim.lr_g=0.0 is not allowed; expected a number > 0"),
     (["train", "--set", "bogus.key=1"], "unknown config key 'bogus.key'"),
-    (["train", "--recipe", "nope"], "unknown recipe 'nope'; choose from: acgan, cgan, cyclegan, dcgan"),
+    (["train", "--recipe", "nope"], "unknown recipe 'nope'; choose from: acgan, cgan, cut, cyclegan, dcgan"),
     (["train", "--data", "nope"], "unknown dataset 'nope'"),
     (["train", "--data", "folder:/does/not/exist"], "does not exist"),
     (["train", "--device", "tpu"], "device='tpu' is not allowed"),

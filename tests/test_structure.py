@@ -173,8 +173,9 @@ def test_a_new_module_without_a_rank_is_reported(tmp_path):
 
 
 # Recipe names that are also words of another meaning ("projection": finding an image's latent; "video": a data kind,
-# a dataset, an extra); for these only a quoted name on a line about a recipe, the way code would branch, counts.
-ALSO_A_WORD = ("projection", "video")
+# a dataset, an extra; "cut": to cut clips into windows); for these only a quoted name on a line about a recipe, the
+# way code would branch, counts.
+ALSO_A_WORD = ("projection", "video", "cut")
 
 
 def recipe_names_in(text: str, recipes: list[str]) -> list[str]:
