@@ -1,6 +1,6 @@
 """ganforge demo in a real headless Chromium (Debian's package; .ci/run installs it): the page loads,
 a click draws new samples, the class picker changes the class, nothing is fetched from a network; a video
-run's page plays its clips (looping GIFs).
+run's page plays its clips (looping GIFs); a text-to-image run's page draws what its prompt box says.
 Screenshots go to test-artifacts/ (kept from the test run, not committed)."""
 import json
 import os
@@ -124,4 +124,41 @@ def test_video_demo_plays_clips_in_chromium(video_demo_url):
         assert walked.value.headers["content-type"] == "image/gif"
         page.wait_for_function("document.getElementById('strip').naturalWidth > 0")
         page.screenshot(path=str(ARTIFACTS / "demo-video.png"), full_page=True)
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def text_demo_url(tmp_path_factory):
+    from test_text2image import TINY_T2I
+
+    import ganforge
+
+    cfg = dict(TINY_T2I, steps=3, out=str(tmp_path_factory.mktemp("text-demo") / "run"))
+    run = ganforge.train(dict(cfg, **{"eval.final_n": 0}), progress=False)
+    yield from _serve(run)
+
+
+def test_text_demo_draws_the_prompt_in_chromium(text_demo_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        page.goto(text_demo_url)
+        page.wait_for_function("document.getElementById('grid').naturalWidth > 0", timeout=20000)
+        first = page.get_attribute("#grid", "src")
+        page.fill("#prompt", "a big red circle above a small blue square")
+        with page.expect_response("**/generate") as drawn:
+            page.press("#prompt", "Enter")
+        assert drawn.value.status == 200
+        assert json.loads(drawn.value.request.post_data)["prompt"] == "a big red circle above a small blue square"
+        page.wait_for_function(f"document.getElementById('grid').src !== {json.dumps(first)}")
+        assert "prompt: a big red circle above" in page.text_content("#caption")
+        page.fill("#prompt", "a purple hexagon")  # words the run never saw: the server's one-line error is shown
+        with page.expect_response("**/generate") as refused:
+            page.press("#prompt", "Enter")
+        assert refused.value.status == 400
+        page.wait_for_function("document.getElementById('status').textContent.length > 0")
+        assert "purple" in page.text_content("#status")
+        page.screenshot(path=str(ARTIFACTS / "demo-text.png"), full_page=True)
         browser.close()

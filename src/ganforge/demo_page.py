@@ -1,8 +1,8 @@
 """The one HTML page of ``ganforge demo``: inline CSS and JavaScript, no fonts or scripts from a network.
 
 It talks to the endpoints of :mod:`ganforge.server`: a sample grid with a seed box, a "new samples"
-button, a truncation slider and a class picker, and a latent walk between two seeds for samplers (video runs: clips
-playing as animations, a walk between contents with the motion held);
+button, a truncation slider and a class picker (text-to-image runs: a prompt box), and a latent walk between two
+seeds for samplers (video runs: clips playing as animations, a walk between contents with the motion held);
 an upload box (and the direction or blend) for translators and upscalers.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ SAMPLER = """
 <fieldset><legend>Samples</legend>
 <label>seed <input id="seed" type="number" min="0" value="0"></label>
 <label>{unit} <input id="n" type="number" min="1" max="{max_n}" value="16"></label>
-{classes}{truncation}
+{classes}{prompt}{truncation}
 <button id="generate">generate</button><button id="new">new samples</button>
 <div><img id="grid" class="out" alt="generated samples"></div>
 <div id="caption" class="note"></div>
@@ -68,12 +68,13 @@ function options() {{
 }}
 async function generate() {{
   const body = Object.assign({{n: parseInt($("n").value), seed: parseInt($("seed").value)}}, options());
+  if ($("prompt") && $("prompt").value.trim() !== "") body.prompt = $("prompt").value.trim();
   const r = await fetch("generate", {{method: "POST", headers: {{"Content-Type": "application/json"}},
                                      body: JSON.stringify(body)}});
   if (await show($("grid"), r, zoom())) {{
     const labels = r.headers.get("X-Labels");
     $("caption").textContent = "seed " + body.seed + (labels ? ", classes " + labels.split(",").map(
-      (k) => INFO.classes[parseInt(k)]).join(" ") : "");
+      (k) => INFO.classes[parseInt(k)]).join(" ") : "") + (body.prompt ? ", prompt: " + body.prompt : "");
     $("grid").dataset.seed = String(body.seed);
   }}
 }}
@@ -97,6 +98,7 @@ window.addEventListener("DOMContentLoaded", () => {{
     $("new").onclick = () => {{ $("seed").value = Math.floor(Math.random() * 1e9); generate(); }};
     $("walk").onclick = walk;
     if ($("label")) $("label").onchange = generate;
+    if ($("prompt")) $("prompt").onkeydown = (ev) => {{ if (ev.key === "Enter") generate(); }};
     if ($("truncation")) $("truncation").oninput = () => {{
       $("truncation").dataset.on = "1"; $("psi").textContent = $("truncation").value; }};
     if ($("truncation")) $("truncation").onchange = generate;
@@ -116,6 +118,8 @@ def render(info: dict) -> str:
         if info["classes"]:
             opts = "".join(f'<option value="{i}">{e(str(c))}</option>' for i, c in enumerate(info["classes"]))
             classes = f'<label>class <select id="label"><option value="">any</option>{opts}</select></label>'
+        prompt = ('<label>prompt <input id="prompt" type="text" size="40" placeholder="a sentence; empty: the '
+                  'training captions"></label>' if info.get("prompts") else "")
         truncation = ""
         if info["truncation"] == "w":
             truncation = ('<label>truncation &psi; <input id="truncation" type="range" min="0" max="1" step="0.05" '
@@ -125,7 +129,7 @@ def render(info: dict) -> str:
                           'value="3"> <span id="psi">off</span></label>')
         clips = "frames" in info  # a video run: samples are clips, played as animations
         body = SAMPLER.format(max_n=info["limits"]["n"], max_frames=info["limits"]["frames"], classes=classes,
-                              truncation=truncation, unit="clips" if clips else "images",
+                              prompt=prompt, truncation=truncation, unit="clips" if clips else "images",
                               walk=f"Walk between two contents, the first seed's motion held ({info['frames']}-frame "
                                    "clips)" if clips else "Latent walk between two seeds")
     elif info["kind"] == "translator":
