@@ -20,7 +20,7 @@ from ganforge.runs import checkpoint as ck
 TINY = {"resolution": 16, "batch_size": 4, "net.width": 4, "net.max_channels": 8, "steps": 4, "log_every": 2,
         "sample_every": 2, "checkpoint_every": 2, "eval.final_n": 0}
 CYCLE = {**TINY, "recipe": "cyclegan", "translate.blocks": 1, "translate.pool": 3, "translate.self_reg": 1.0,
-         "translate.nce": 1.0, "cut.patches": 16, "cut.head": 16}
+         "translate.nce": 1.0, "translate.distance": 1.0, "cut.patches": 16, "cut.head": 16}
 
 
 def save(path, array):
@@ -201,6 +201,17 @@ def test_jitter_and_flip_treat_both_images_of_a_pair_alike():
     assert not torch.allclose(ja, a)
 
 
+def test_distance_change_is_zero_for_a_translation_that_keeps_standardised_distances():
+    from ganforge.recipes.translation import distance_change, pairwise_l1
+
+    x = torch.rand(6, 1, 8, 8)
+    d = pairwise_l1(x)
+    assert len(d) == 15 and d[0] == pytest.approx((x[0] - x[1]).abs().mean().item())
+    scaled = 0.3 + 2 * x  # distances scaled by 2: the same once standardised by the output domain's batch
+    assert distance_change(x, scaled, 0.3 + 2 * x).item() == pytest.approx(0, abs=1e-5)
+    assert distance_change(x, x[torch.randperm(6)], x).item() > 0.1  # swapped images do not keep their distances
+
+
 def test_image_pool_fills_then_swaps_half_the_time():
     pool = ImagePool(4)
     first = torch.arange(4.0).view(4, 1, 1, 1)
@@ -246,7 +257,8 @@ def test_cyclegan_translates_both_ways(cycle_run):
     from ganforge.train.logger import read_log
 
     logged = read_log(cycle_run)[-1]
-    assert {"Loss/G/cycle", "Loss/G/identity", "Loss/G/self_reg", "Loss/G/nce", "Loss/D/A", "Loss/D/B"} <= logged.keys()
+    assert ({"Loss/G/cycle", "Loss/G/identity", "Loss/G/self_reg", "Loss/G/nce", "Loss/G/distance", "Loss/D/A",
+             "Loss/D/B"} <= logged.keys())
     t = ganforge.load(cycle_run)
     assert t.directions == ("AtoB", "BtoA")
     x = torch.rand(2, 3, 30, 20)  # colour and any size in; the model's grey 16 px out

@@ -10,7 +10,9 @@ discriminators, cycle consistency ``|F(G(a)) - a| + |G(F(b)) - b|`` times ``tran
 SimGAN's self-regularization ``|G(a) - a| + |F(b) - b|`` times ``translate.self_reg`` (Shrivastava et al.
 2017: the translation stays near its input, which keeps what the image shows - for domains that
 differ in style rather than layout); optionally CUT's PatchNCE between each input and its translation
-times ``translate.nce``, with projection heads ``F`` and the ``cut.*`` settings (recipes/cut.py).
+times ``translate.nce``, with projection heads ``F`` and the ``cut.*`` settings (recipes/cut.py); optionally
+DistanceGAN's distance preservation (Benaim & Wolf 2017) times ``translate.distance``: the L1 distance between
+two inputs, standardised by the batch's distances in their domain, should equal their translations'.
 Phase ``D`` (both discriminators): real images against fakes drawn from a history pool of the last
 ``translate.pool`` (50) generated images per domain. The learning rate is held, then decays
 linearly to zero (``optim.decay_start``, 0.5 in the preset).
@@ -53,6 +55,7 @@ TRANSLATE_CHECKS = {
     "identity": (lambda v: v >= 0, "a number >= 0 (0: off)"),
     "self_reg": (lambda v: v >= 0, "a number >= 0 (0: off)"),
     "nce": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "distance": (lambda v: v >= 0, "a number >= 0 (0: off)"),
     "pool": (lambda v: v >= 0, "an integer >= 0 (0: no history)"),
     "blocks": (lambda v: v >= 0, "an integer >= 0"),
     "down": (lambda v: 0 <= v <= 4, "an integer from 0 to 4"),
@@ -73,6 +76,7 @@ class TranslateConfig:
     identity: float = 0.5  # CycleGAN: identity-mapping loss weight, as a multiple of cycle; 0: off
     self_reg: float = 0.0  # CycleGAN: weight of |G(x) - x|, SimGAN's self-regularization (keeps content); 0: off
     nce: float = 0.0  # CycleGAN: weight of PatchNCE between each input and its translation (cut.* settings); 0: off
+    distance: float = 0.0  # CycleGAN: weight of DistanceGAN's pairwise-distance preservation; 0: off
     pool: int = 50  # CycleGAN: generated images kept per domain to show the discriminators; 0: none
     blocks: int = 9  # CycleGAN: residual blocks of the ResNet generators (6 or 9 in the paper)
     down: int = 2  # CycleGAN: stride-2 downsamplings of the ResNet generators
@@ -126,6 +130,24 @@ def jitter_flip(xs: list[Tensor], ctx: StepContext, jitter: float, flip: bool) -
             x = torch.where(mirror.view(-1, 1, 1, 1), x.flip(-1), x)
         out.append(x)
     return out
+
+
+def pairwise_l1(x: Tensor) -> Tensor:
+    """Mean absolute difference between every two images of a batch: ``[n * (n - 1) / 2]``."""
+    i, j = torch.triu_indices(len(x), len(x), 1, device=x.device)
+    return (x[i] - x[j]).abs().flatten(1).mean(1)
+
+
+def distance_change(x: Tensor, out: Tensor, target_real: Tensor) -> Tensor:
+    """DistanceGAN (Benaim & Wolf 2017): how far the translations ``out`` of ``x`` are from keeping the inputs'
+    pairwise distances, each standardised by the real images' distances in its domain (this batch's ``x`` and
+    ``target_real``)."""
+    def standard(d: Tensor, ref: Tensor) -> Tensor:
+        return (d - ref.mean()) / ref.std().clamp_min(1e-8)
+
+    with torch.no_grad():
+        ref_x, ref_t = pairwise_l1(x), pairwise_l1(target_real)
+    return (standard(ref_x, ref_x) - standard(pairwise_l1(out), ref_t)).abs().mean()
 
 
 class ImagePool:
@@ -414,6 +436,10 @@ class CycleGAN(TranslationRecipe):
                                  c.tau, ctx.gen))
             loss = loss + t.nce * nce
             stats["Loss/G/nce"] = nce.detach()
+        if t.distance:  # DistanceGAN: pairs of images keep their (standardised) distance through the translation
+            dist = distance_change(a, fake_b, b) + distance_change(b, fake_a, a)
+            loss = loss + t.distance * dist
+            stats["Loss/G/distance"] = dist.detach()
         ctx.cache.update(a=a, b=b, fake_a=fake_a.detach(), fake_b=fake_b.detach())
         stats["Loss/G/total"] = loss.detach()
         return loss, stats
