@@ -2,6 +2,7 @@
 compares, training both ways and one way, exact resume; and the labels2scenes paired task."""
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -97,6 +98,13 @@ def test_one_way_fastcut_resumes_exactly_and_refuses_the_other_direction(tmp_pat
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     t = ganforge.load(straight)
     assert t.directions == ("BtoA",) and t.translate(torch.rand(1, 8, 8), "BtoA").shape == (1, 8, 8)
+    assert torch.equal(t.translate(torch.full((1, 8, 8), 0.5)), t.translate(torch.full((1, 8, 8), 0.5), "BtoA"))
+    from ganforge.cli import main
+
+    np.save(tmp_path / "in.npy", np.random.default_rng(0).random((2, 1, 8, 8), dtype=np.float32))
+    assert main(["translate", str(straight), "--input", str(tmp_path / "in.npy"), "--out",
+                 str(tmp_path / "o.npy")]) == 0
+    assert np.load(tmp_path / "o.npy").shape == (2, 1, 8, 8)  # no --direction: the run's one direction
     with pytest.raises(GanforgeError, match="--direction AtoB is not allowed .*one direction only.*allowed: BtoA"):
         t.translate(torch.rand(1, 8, 8), "AtoB")
     result = ganforge.evaluate(straight)
@@ -107,8 +115,6 @@ def test_one_way_fastcut_resumes_exactly_and_refuses_the_other_direction(tmp_pat
 
 
 def test_labels2scenes_pairs_label_maps_with_shaded_scenes():
-    import numpy as np
-
     from ganforge.data.labels2scenes import PALETTE, render_pair
     from ganforge.metrics.translation import apply_lut, fit_lut, psnr
 

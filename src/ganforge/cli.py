@@ -288,7 +288,8 @@ def translate(
     run_dir: Path = typer.Argument(..., help="A translation run directory."),
     input_path: Path = typer.Option(..., "--input", help="An image, a folder of images, or an .npy [N, C, H, W]."),
     out_path: Path = typer.Option(..., "--out", help="FILE.png, FILE.npy (float32) or a DIR (one PNG per input)."),
-    direction: str = typer.Option("AtoB", help="AtoB, or BtoA (two-way translators)."),
+    direction: str | None = typer.Option(None, help="AtoB or BtoA; default: the run's first direction (AtoB for "
+                                                     "two-way translators)."),
     fit: str | None = typer.Option(None, help="resize (to the trained size) or tile (at the image's own scale); "
                                               "default: tile for models trained on photo patches, else resize."),
 ) -> None:
@@ -296,7 +297,8 @@ def translate(
     skipped and listed, the rest translated; the exit code is then 2."""
     from .translation import translate_files
 
-    written, n, skipped = translate_files(_translator(run_dir), input_path, out_path, direction, fit)
+    translator = _translator(run_dir)
+    written, n, skipped = translate_files(translator, input_path, out_path, direction or translator.directions[0], fit)
     if skipped:
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         raise GanforgeError(f"wrote {n} translation(s) to {written}, but skipped {len(skipped)} unreadable "
@@ -490,7 +492,8 @@ def export(
     fmt: str = typer.Option("onnx", "--format", help="onnx or torchscript."),
     out_path: Path | None = typer.Option(None, "--out", help="FILE.onnx or FILE.pt (default RUN/export/generator.*); "
                                                              "the contract goes beside it as FILE.*.json."),
-    direction: str = typer.Option("AtoB", help="Translation runs: the direction to export."),
+    direction: str | None = typer.Option(None, help="Translation runs: the direction to export (default: the run's "
+                                                     "first, AtoB for two-way translators)."),
     truncation: float | None = typer.Option(None, help="Samplers: a truncation psi baked into the file."),
     blend: float = typer.Option(1.0, help="Upscalers: 0 the PSNR-oriented model, 1 the GAN model."),
     int8: bool = typer.Option(False, "--int8", help="ONNX: quantize weights and activations to int8 (onnxruntime, "
@@ -506,7 +509,9 @@ def export(
     if not 0 <= blend <= 1:
         raise GanforgeError(f"--blend {blend} is not allowed; expected a number in [0, 1]")
     target = out_path or Path(run_dir) / "export" / f"generator{FORMATS[fmt]}"
-    contract = write(load(run_dir), fmt, target, direction, truncation, blend, int8)
+    model = load(run_dir)
+    direction = direction or (model.directions[0] if model.kind == "translator" else "AtoB")
+    contract = write(model, fmt, target, direction, truncation, blend, int8)
     out.print(f"wrote {target} and {contract_path(target)}", markup=False)
     parity = contract["parity"]
     out.print(f"{describe(contract)}; max |diff| against PyTorch {parity['max_abs_diff']:.2g}"

@@ -305,8 +305,9 @@ class Translator(Pipeline):
     def directions(self) -> tuple[str, ...]:
         return self.recipe.directions
 
-    def translate(self, x: Any, direction: str = "AtoB", fit: str | None = None) -> torch.Tensor:
-        """Images of the source domain -> the other domain, in [0, 1].
+    def translate(self, x: Any, direction: str | None = None, fit: str | None = None) -> torch.Tensor:
+        """Images of the source domain -> the other domain, in [0, 1]; ``direction`` AtoB or BtoA (default: the
+        run's first, AtoB for two-way translators).
 
         ``x``: a tensor [C, H, W] or [N, C, H, W] in [0, 1], a PIL image, or a numpy array [H, W] /
         [H, W, C] (uint8, uint16 or float in [0, 1]); any channel count and size. ``fit``: ``resize``
@@ -316,7 +317,7 @@ class Translator(Pipeline):
         from .tiling import as_tensor, translate_images
 
         batch = as_tensor(x)
-        out = translate_images(self.recipe, self.net, self.spec, list(batch), direction, fit)
+        out = translate_images(self.recipe, self.net, self.spec, list(batch), direction or self.directions[0], fit)
         return torch.stack(out) if torch.is_tensor(x) and x.dim() == 4 else out[0]
 
     def describe(self) -> dict[str, Any]:
