@@ -210,6 +210,7 @@ def test_distance_change_is_zero_for_a_translation_that_keeps_standardised_dista
     scaled = 0.3 + 2 * x  # distances scaled by 2: the same once standardised by the output domain's batch
     assert distance_change(x, scaled, 0.3 + 2 * x).item() == pytest.approx(0, abs=1e-5)
     assert distance_change(x, x[torch.randperm(6)], x).item() > 0.1  # swapped images do not keep their distances
+    assert distance_change(x[:2], x[:2], x[:2]).item() == 0  # one pair: no spread to standardise by
 
 
 def test_image_pool_fills_then_swaps_half_the_time():

@@ -141,7 +141,10 @@ def pairwise_l1(x: Tensor) -> Tensor:
 def distance_change(x: Tensor, out: Tensor, target_real: Tensor) -> Tensor:
     """DistanceGAN (Benaim & Wolf 2017): how far the translations ``out`` of ``x`` are from keeping the inputs'
     pairwise distances, each standardised by the real images' distances in its domain (this batch's ``x`` and
-    ``target_real``)."""
+    ``target_real``); 0 for batches under 3 images, whose distances have no spread."""
+    if min(len(x), len(target_real)) < 3:
+        return out.sum() * 0
+
     def standard(d: Tensor, ref: Tensor) -> Tensor:
         return (d - ref.mean()) / ref.std().clamp_min(1e-8)
 
