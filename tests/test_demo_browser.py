@@ -2,6 +2,7 @@
 a click draws new samples, the class picker changes the class, nothing is fetched from a network; a video
 run's page plays its clips (looping GIFs); a text-to-image run's page draws what its prompt box says.
 Screenshots go to test-artifacts/ (kept from the test run, not committed)."""
+import contextlib
 import json
 import os
 import shutil
@@ -20,6 +21,19 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 
 if CHROMIUM is None and not os.environ.get("CI"):
     pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it", allow_module_level=True)
+
+
+@contextlib.contextmanager
+def chromium_page():
+    """A page of a headless Chromium (Debian's), closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
 
 
 def free_port() -> int:
@@ -60,13 +74,9 @@ def _serve(run):
 
 def test_demo_page_in_chromium(demo_url):
     assert CHROMIUM is not None, "CI must have Chromium: .ci/run installs Debian's chromium"
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(exist_ok=True)
     fetched = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page()
+    with chromium_page() as page:
         page.on("request", lambda r: fetched.append(r.url))
         page.goto(demo_url)
         page.wait_for_function("document.getElementById('grid').naturalWidth > 0", timeout=20000)
@@ -93,27 +103,26 @@ def test_demo_page_in_chromium(demo_url):
         assert walked.value.status == 200
         page.wait_for_function("document.getElementById('strip').naturalWidth > 0")
         page.screenshot(path=str(ARTIFACTS / "demo-class-7.png"), full_page=True)
-        browser.close()
     assert all(u.startswith(demo_url) or u.startswith("blob:") for u in fetched), fetched
+
+
+def _served_tiny_run(tmp_path_factory, name: str, cfg: dict):
+    """The demo of a tiny run of ``cfg`` (no end-of-training measurement): yields its URL."""
+    import ganforge
+
+    out = str(tmp_path_factory.mktemp(name) / "run")
+    yield from _serve(ganforge.train(dict(cfg, out=out, **{"eval.final_n": 0}), progress=False))
 
 
 @pytest.fixture(scope="module")
 def video_demo_url(tmp_path_factory):
     from test_video import TINY_VIDEO
 
-    import ganforge
-
-    cfg = dict(TINY_VIDEO, steps=2, out=str(tmp_path_factory.mktemp("video-demo") / "run"))
-    run = ganforge.train(dict(cfg, **{"eval.final_n": 0}), progress=False)
-    yield from _serve(run)
+    yield from _served_tiny_run(tmp_path_factory, "video-demo", dict(TINY_VIDEO, steps=2))
 
 
 def test_video_demo_plays_clips_in_chromium(video_demo_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page()
+    with chromium_page() as page:
         with page.expect_response("**/generate") as drawn:
             page.goto(video_demo_url)
         assert drawn.value.headers["content-type"] == "image/gif"
@@ -124,26 +133,17 @@ def test_video_demo_plays_clips_in_chromium(video_demo_url):
         assert walked.value.headers["content-type"] == "image/gif"
         page.wait_for_function("document.getElementById('strip').naturalWidth > 0")
         page.screenshot(path=str(ARTIFACTS / "demo-video.png"), full_page=True)
-        browser.close()
 
 
 @pytest.fixture(scope="module")
 def text_demo_url(tmp_path_factory):
     from test_text2image import TINY_T2I
 
-    import ganforge
-
-    cfg = dict(TINY_T2I, steps=3, out=str(tmp_path_factory.mktemp("text-demo") / "run"))
-    run = ganforge.train(dict(cfg, **{"eval.final_n": 0}), progress=False)
-    yield from _serve(run)
+    yield from _served_tiny_run(tmp_path_factory, "text-demo", dict(TINY_T2I, steps=3))
 
 
 def test_text_demo_draws_the_prompt_in_chromium(text_demo_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page()
+    with chromium_page() as page:
         page.goto(text_demo_url)
         page.wait_for_function("document.getElementById('grid').naturalWidth > 0", timeout=20000)
         first = page.get_attribute("#grid", "src")
@@ -161,4 +161,3 @@ def test_text_demo_draws_the_prompt_in_chromium(text_demo_url):
         page.wait_for_function("document.getElementById('status').textContent.length > 0")
         assert "purple" in page.text_content("#status")
         page.screenshot(path=str(ARTIFACTS / "demo-text.png"), full_page=True)
-        browser.close()
