@@ -13,7 +13,7 @@ from ganforge.data import load_dataset
 from ganforge.data.base import DataRequest
 from ganforge.data.shapes import HELD_OUT, Scene, Thing, make_scenes, render
 from ganforge.errors import GanforgeError
-from ganforge.metrics.scenes import check, parse, scene_accuracy
+from ganforge.metrics.scenes import check, describe, parse, scene_accuracy
 from ganforge.text import Vocabulary, caption_tokens
 
 TINY_T2I = {"recipe": "text2image", "data": "shapes:256", "resolution": 32, "batch_size": 8, "net.width": 8,
@@ -65,6 +65,22 @@ def test_parser_geometry_and_relations_on_a_known_scene():
     wrong = dict(says, relation="right")
     assert check(list(things.values()), wrong) == {"count": True, "color": True, "shape": True, "size": True,
                                                    "relation": False, "all": False}
+    assert describe(parse(img)) == "a big red triangle left of a small blue square"  # what the report writes
+    assert describe([]) == "nothing"
+
+
+def test_runs_show_the_example_prompts_with_the_parsers_reading(t2i_run):
+    from ganforge.data.shapes import PROMPT_EXAMPLES
+
+    sheet = t2i_run / "samples" / "final-prompts.png"
+    assert sheet.is_file() and "samples/final-prompts.png" in (t2i_run / "report.md").read_text()
+    with Image.open(sheet) as img:  # 8 cells of 128 px, 4 to a row, with two to four lines of text under each
+        assert img.width > 4 * 128 and img.height > 2 * 128 + 2 * 24
+    vocab = Vocabulary(load_dataset("shapes:8", DataRequest(resolution=32)).info["vocab"])
+    vocab.encode([p for ps in PROMPT_EXAMPLES.values() for p in ps])  # every example prompt is in the vocabulary
+    names_held_out = [any(f"{c} {s}" in p for c, s in HELD_OUT) for p in PROMPT_EXAMPLES["seen"]]
+    assert not any(names_held_out) and all(any(f"{c} {s}" in p for c, s in HELD_OUT)
+                                           for p in PROMPT_EXAMPLES["held out"])
 
 
 def test_vocabulary_tokens_and_unknown_words():

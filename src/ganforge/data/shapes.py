@@ -45,6 +45,11 @@ SYNONYMS = {
 }
 PAIR_TEMPLATES = ("{a} {rel} {b}", "there is {a} {rel} {b}", "{a} is {rel} {b}", "a picture of {a} {rel} {b}")
 SINGLE_TEMPLATES = ("{a}", "there is {a}", "a picture of {a}", "just {a}", "{a} on its own")
+# Fixed prompts a run's pictures show with the parser's reading: seen colour-shape pairs, and held-out ones.
+PROMPT_EXAMPLES = {"seen": ("a big red circle", "a small green square above a big blue triangle",
+                            "a yellow circle left of a red square", "a red triangle right of a blue square"),
+                   "held out": ("a big green triangle", "a small blue circle", "a yellow square below a red circle",
+                                "a blue circle left of a green triangle")}
 
 
 @dataclass(frozen=True)
@@ -185,4 +190,6 @@ def shapes(request: DataRequest, arg: str = "") -> Dataset:
                                         held_out=split == "test")
     return Dataset("shapes", x, captions=captions, info={"meanings": meanings, "vocab": vocabulary(),
                                                         "source": "rendered with Pillow",
-                                                        "held_out_pairs": sorted(map(list, HELD_OUT))})
+                                                        "held_out_pairs": sorted(map(list, HELD_OUT)),
+                                                        "prompt_examples": {k: list(v) for k, v in
+                                                                            PROMPT_EXAMPLES.items()}})

@@ -57,6 +57,19 @@ def _shape(rows: np.ndarray, h: int, w: int) -> str:
 
 
 
+def describe(things: list[dict]) -> str:
+    """What the parser read, in the captions' words: "a big red circle left of a small blue square", "nothing"."""
+    if not things:
+        return "nothing"
+    names = [f"a {t['size']} {t['color']} {t['shape']}" for t in sorted(things, key=lambda t: -t["area"])]
+    if len(names) == 2:
+        a, b = sorted(things, key=lambda t: -t["area"])
+        dx, dy = b["x"] - a["x"], b["y"] - a["y"]
+        rel = ("left of" if dx > 0 else "right of") if abs(dx) > abs(dy) else ("above" if dy > 0 else "below")
+        return f"{names[0]} {rel} {names[1]}"
+    return ", ".join(names)
+
+
 def relation_holds(a: dict, b: dict, relation: str) -> bool:
     """``a relation b`` along the axis on which they are farther apart."""
     dx, dy = b["x"] - a["x"], b["y"] - a["y"]

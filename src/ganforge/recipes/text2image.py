@@ -29,7 +29,7 @@ from ..errors import ConfigError, GanforgeError
 from ..losses import r1_penalty
 from ..models.text2image import TextDiscriminator, TextToImageGenerator, contrastive_loss
 from ..text import Vocabulary
-from .base import RECIPES, Phase, Shards, Stats, StepContext, Tensor, truncated_normal
+from .base import RECIPES, Phase, Picture, PictureInputs, Shards, Stats, StepContext, Tensor, truncated_normal
 from .gan import GANRecipe
 
 TEXT_CHECKS = {
@@ -160,6 +160,23 @@ class TextToImage(GANRecipe):
         if labels is None:  # the training grid: the data's example captions, in turn
             labels = self._grid.to(z.device).repeat(-(-len(z) // len(self._grid)), 1)[: len(z)]
         return G(z, labels)
+
+    def pictures(self, G: nn.Module, pics: PictureInputs) -> list[Picture]:
+        """The sample grid and, for data whose pictures a parser reads (``shapes``), the data's fixed example prompts,
+        seen and held out, each picture with what the parser reads in it (``-prompts``)."""
+        out = super().pictures(G, pics)
+        examples = pics.data.info.get("prompt_examples")
+        if examples:
+            from ..metrics.scenes import describe, parse
+            from ..runs.visuals import captioned_sheet
+
+            prompts = [(kind, p) for kind, ps in examples.items() for p in ps]
+            z = self.latent(len(prompts), torch.Generator(pics.device).manual_seed(pics.seed), pics.device)
+            tokens = self.prompt_tokens(len(prompts), [p for _, p in prompts], None, pics.device)
+            images = pics.data.from_model(self.generate(G, z, tokens).float()).cpu()
+            captions = [f'{kind}: "{p}"\nreads: {describe(parse(x))}' for (kind, p), x in zip(prompts, images)]
+            out.append(Picture(captioned_sheet(images, captions)[None], 1, "-prompts"))
+        return out
 
     # ------------------------------------------------------------------ phases
     def measure(self, G: nn.Module, data: RunData, names: list[str], n: int, seed: int, *,

@@ -30,6 +30,30 @@ def save_image_grid(images: torch.Tensor, path: Path, nrow: int | None = None,
     save_png(grid_image(images, nrow), path, info or {})
 
 
+def captioned_sheet(images: torch.Tensor, captions: list[str], ncol: int = 4, cell: int = 128) -> torch.Tensor:
+    """Images ``[N, C, H, W]`` in [0, 1], each enlarged to ``cell`` px with its caption (lines split on "\\n",
+    wrapped) written below, ``ncol`` to a row, on white: ``[3, H', W']`` in [0, 1]."""
+    import textwrap
+
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    wrapped = [[w for line in c.split("\n") for w in textwrap.wrap(line, 24) or [""]] for c in captions]
+    line_h, pad = 12, 6
+    text_h = line_h * max(len(w) for w in wrapped) + pad
+    rows = -(-len(images) // ncol)
+    sheet = Image.new("RGB", (ncol * (cell + pad) + pad, rows * (cell + text_h + pad) + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (img, lines) in enumerate(zip(images, wrapped)):
+        x, y = pad + (i % ncol) * (cell + pad), pad + (i // ncol) * (cell + text_h + pad)
+        arr = (img.float().clamp(0, 1).expand(3, -1, -1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        sheet.paste(Image.fromarray(arr).resize((cell, cell), Image.Resampling.NEAREST), (x, y))
+        for j, line in enumerate(lines):
+            draw.text((x, y + cell + 2 + j * line_h), line, fill=(30, 30, 30), font=font)
+    return torch.from_numpy(np.asarray(sheet).copy()).permute(2, 0, 1).float() / 255
+
+
 def save_points_plot(fake: torch.Tensor, real: torch.Tensor, path: Path, title: str = "") -> None:
     """Scatter of generated 2D points over real ones."""
     import matplotlib

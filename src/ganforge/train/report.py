@@ -86,6 +86,7 @@ def write_report(run_dir: Path, cfg: TrainConfig, state, records: list[dict], da
         "",
         "![final samples](samples/final.png)",
         "",
+        *(f"![{p.stem}](samples/{p.name})\n" for p in sorted((run_dir / "samples").glob("final-*.png"))),
         "## Training curves",
         "",
         "![losses](losses.png)",

@@ -51,6 +51,7 @@ def strip(run_dir: Path) -> str:
         grids = [grids[i] for i in sorted(set(idx))]
     final = run_dir / "samples" / "final.png"
     cells = [(f"step {_step_of(p)}", p) for p in grids] + ([("final", final)] if final.is_file() else [])
+    cells += [(p.stem, p) for p in sorted((run_dir / "samples").glob("final-*.png"))]  # the recipe's other pictures
     if not cells:
         return "<p>No sample grids yet.</p>"
     return '<div class="strip">' + "".join(f"<figure>{_img(p)}<figcaption>{c}</figcaption></figure>"
