@@ -243,7 +243,7 @@ def cycle_run(tmp_path_factory, unpaired_dirs):
                           progress=False)
 
 
-def test_pix2pix_run_reports_psnr_ssim_against_the_baseline(pix2pix_run):
+def test_pix2pix_run_reports_psnr_ssim_against_the_baseline(pix2pix_run, capsys):
     report = (pix2pix_run / "report.md").read_text()
     assert "PSNR" in report and "strongest trivial baseline: " in report
     assert (pix2pix_run / "samples" / "final.png").is_file()
@@ -252,6 +252,9 @@ def test_pix2pix_run_reports_psnr_ssim_against_the_baseline(pix2pix_run):
     assert result["protocol"]["images"].startswith("held out")
     with pytest.raises(ganforge.errors.GanforgeError, match="measured by its own metrics"):
         ganforge.evaluate(pix2pix_run, metrics="fd")
+    capsys.readouterr()
+    assert main(["eval", str(pix2pix_run)]) == 0
+    assert "baselines.lut.psnr" in capsys.readouterr().out  # every trivial baseline, one row per measure
 
 
 def test_cyclegan_translates_both_ways(cycle_run):

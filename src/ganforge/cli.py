@@ -396,10 +396,16 @@ def eval_(
         return
     from rich.table import Table
 
+    def rows(d: dict, prefix: str = ""):  # nested measures (each trivial baseline's) as dotted names
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from rows(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}", v
+
     table = Table("metric", "value", title="ganforge eval")
-    for k, v in result.items():
-        if k != "protocol":
-            table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    for k, v in rows({k: v for k, v in result.items() if k != "protocol"}):
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
     out.print(table)
     out.print("protocol: " + ", ".join(f"{k}={v}" for k, v in result["protocol"].items()), markup=False)
 
