@@ -124,5 +124,7 @@ def test_labels2scenes_pairs_label_maps_with_shaded_scenes():
     assert all(any(torch.allclose(c, torch.from_numpy(p)) for p in PALETTE) for c in colours)  # labels only
     first_train = render_pair(np.random.default_rng(0), 16)[0]  # the training split's first scene (seed 0)
     assert not any(torch.equal(torch.from_numpy(first_train), x) for x in test.x)
+    grey = load_dataset("labels2scenes", DataRequest(resolution=16, split="test", channels=1))
+    assert grey.x.shape[1] == grey.x_b.shape[1] == 1 and len(grey.x[:50].unique()) == 5  # 5 classes, 5 greys
     lookup = apply_lut(fit_lut(test.x, test.x_b), test.x)  # even fitted on the same scenes
     assert 12 < psnr(lookup, test.x_b).mean() < 30  # a per-pixel lookup gets the silhouettes, not the shading

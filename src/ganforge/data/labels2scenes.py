@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .base import DATASETS, DataRequest, Dataset
-from .images import check_resolution
+from .images import check_resolution, set_channels
 
 CLASSES = ("sky", "ground", "ball", "box", "cone")
 PALETTE = np.array([(70, 130, 180), (152, 251, 152), (220, 20, 60), (0, 0, 142), (250, 170, 30)],
@@ -121,4 +121,5 @@ def labels2scenes(req: DataRequest) -> Dataset:
     check_resolution(req.resolution)
     labels, scenes = scene_pairs(req.split, req.resolution)
     info = {"held_out": True, "classes": list(CLASSES)}
-    return Dataset("labels2scenes", labels.clone(), None, "image", [], info, scenes.clone(), None, True)
+    a, b = set_channels(labels, req.channels), set_channels(scenes, req.channels)  # grey: the palette stays distinct
+    return Dataset("labels2scenes", a.clone(), None, "image", [], info, b.clone(), None, True)
