@@ -298,7 +298,7 @@ def translate(
     from .translation import translate_files
 
     translator = _translator(run_dir)
-    written, n, skipped = translate_files(translator, input_path, out_path, direction or translator.directions[0], fit)
+    written, n, skipped = translate_files(translator, input_path, out_path, translator.direction(direction), fit)
     if skipped:
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         raise GanforgeError(f"wrote {n} translation(s) to {written}, but skipped {len(skipped)} unreadable "
@@ -516,7 +516,7 @@ def export(
         raise GanforgeError(f"--blend {blend} is not allowed; expected a number in [0, 1]")
     target = out_path or Path(run_dir) / "export" / f"generator{FORMATS[fmt]}"
     model = load(run_dir)
-    direction = direction or (model.directions[0] if model.kind == "translator" else "AtoB")
+    direction = model.direction(direction) if model.kind == "translator" else "AtoB"
     contract = write(model, fmt, target, direction, truncation, blend, int8)
     out.print(f"wrote {target} and {contract_path(target)}", markup=False)
     parity = contract["parity"]

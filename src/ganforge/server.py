@@ -285,7 +285,7 @@ def create_app(model: Any, demo: bool = False, max_n: int = MAX_N):
 
     async def translate(request: Request) -> Response:
         need("translator")
-        direction = request.query_params.get("direction", model.directions[0])
+        direction = model.direction(request.query_params.get("direction"))
         if direction not in model.directions:
             raise BadRequest(f"direction {direction!r} is not allowed; allowed: {', '.join(model.directions)}")
         img = await image_body(request, MAX_TRANSLATE_PIXELS)

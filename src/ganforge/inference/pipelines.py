@@ -305,6 +305,10 @@ class Translator(Pipeline):
     def directions(self) -> tuple[str, ...]:
         return self.recipe.directions
 
+    def direction(self, asked: str | None = None) -> str:
+        """``asked``, or by default the run's first direction (AtoB for two-way translators)."""
+        return self.directions[0] if asked is None else asked
+
     def translate(self, x: Any, direction: str | None = None, fit: str | None = None) -> torch.Tensor:
         """Images of the source domain -> the other domain, in [0, 1]; ``direction`` AtoB or BtoA (default: the
         run's first, AtoB for two-way translators).
@@ -317,7 +321,7 @@ class Translator(Pipeline):
         from .tiling import as_tensor, translate_images
 
         batch = as_tensor(x)
-        out = translate_images(self.recipe, self.net, self.spec, list(batch), direction or self.directions[0], fit)
+        out = translate_images(self.recipe, self.net, self.spec, list(batch), self.direction(direction), fit)
         return torch.stack(out) if torch.is_tensor(x) and x.dim() == 4 else out[0]
 
     def describe(self) -> dict[str, Any]:

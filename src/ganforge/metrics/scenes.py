@@ -61,9 +61,10 @@ def describe(things: list[dict]) -> str:
     """What the parser read, in the captions' words: "a big red circle left of a small blue square", "nothing"."""
     if not things:
         return "nothing"
-    names = [f"a {t['size']} {t['color']} {t['shape']}" for t in sorted(things, key=lambda t: -t["area"])]
+    things = sorted(things, key=lambda t: -t["area"])  # the largest first
+    names = [f"a {t['size']} {t['color']} {t['shape']}" for t in things]
     if len(names) == 2:
-        a, b = sorted(things, key=lambda t: -t["area"])
+        a, b = things
         dx, dy = b["x"] - a["x"], b["y"] - a["y"]
         rel = ("left of" if dx > 0 else "right of") if abs(dx) > abs(dy) else ("above" if dy > 0 else "below")
         return f"{names[0]} {rel} {names[1]}"
