@@ -14,7 +14,7 @@ from ganforge.data.base import DataRequest
 from ganforge.data.shapes import HELD_OUT, Scene, Thing, make_scenes, render
 from ganforge.errors import GanforgeError
 from ganforge.metrics.scenes import check, describe, parse, scene_accuracy
-from ganforge.text import Vocabulary, caption_tokens
+from ganforge.text import Vocabulary, caption_tokens, swap_words, word_swaps
 
 TINY_T2I = {"recipe": "text2image", "data": "shapes:256", "resolution": 32, "batch_size": 8, "net.width": 8,
             "net.z_dim": 8, "text.embed_dim": 16, "steps": 8, "text.pretrain": 2, "log_every": 2, "sample_every": 4,
@@ -95,6 +95,32 @@ def test_vocabulary_tokens_and_unknown_words():
     assert tok.shape == (2, 2, 8) and torch.equal(tok[0, 0], tok[0, 1]), "fewer captions repeat in turn"
 
 
+def test_word_swaps_are_read_from_the_captions_and_make_hard_negatives():
+    captions = [["a red circle", "a red disc"], ["a blue circle", "a blue disc left of a red box"],
+                ["a blue disc left of a red square", "a red square right of a blue circle"], ["a green disc"]]
+    v = Vocabulary.of([c for cs in captions for c in cs])
+    table = word_swaps(captions, v)
+    pairs = {(v.words[a], v.words[b]) for a, b in table.nonzero().tolist()}
+    assert {("red", "blue"), ("blue", "red"), ("green", "red"), ("square", "box")} <= pairs
+    assert ("circle", "disc") not in pairs, "two captions of one image differing in one word: synonyms"
+    assert ("left", "right") not in pairs and all(w not in {"a", "of"} for p in pairs for w in p)
+    tokens = v.encode(["a red circle", "a blue disc left of a red square", "a"], length=8)
+    gen = torch.Generator().manual_seed(0)
+    seen = set()
+    for _ in range(40):
+        out = swap_words(tokens, table, lambda *shape: torch.rand(shape, generator=gen))
+        assert torch.equal(out[2], tokens[2]), "nothing swappable: unchanged"
+        for row, old in zip(out[:2], tokens[:2]):
+            changed = (row != old).nonzero().flatten().tolist()
+            if len(changed) == 1:  # one word replaced by one it may be swapped for
+                assert table[old[changed[0]], row[changed[0]]]
+            else:  # two swappable words exchanged: the colours bound to the other things
+                i, j = changed
+                assert len(changed) == 2 and row[i] == old[j] and row[j] == old[i] and table[old[i], old[j]]
+            seen.add(v.decode(row))
+    assert "a blue disc left of a red square" not in seen and "a red disc left of a blue square" in seen
+
+
 def test_contrastive_loss_matches_the_clip_formula():
     import torch.nn.functional as F
 
@@ -108,16 +134,21 @@ def test_contrastive_loss_matches_the_clip_formula():
     loss, _ = contrastive_loss(a, b, scale)
     assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
     assert contrastive_loss(a, a, torch.tensor(4.0))[1] == 1.0, "identical pairs retrieve each other"
+    hard = F.normalize(torch.randn(3, 6, 4), dim=2)  # three more captions for each image, that one's alone
+    per_image = torch.cat([logits, torch.exp(scale) * (a[None] * hard).sum(2).t()], 1)
+    ref = 0.5 * (F.cross_entropy(per_image, torch.arange(6)) + F.cross_entropy(logits.t(), torch.arange(6)))
+    assert contrastive_loss(a, b, scale, hard)[0].item() == pytest.approx(ref.item(), rel=1e-5)
 
 
-def _d_step(tmp_path, mismatch: float) -> tuple[torch.Tensor, list, dict, Callable]:
+def _d_step(tmp_path, mismatch: float, swapped: float = 0.0) -> tuple[torch.Tensor, list, dict, Callable]:
     """One D phase of a fresh text2image trainer (same seed whatever ``mismatch``): its adversarial loss
     (``Loss/D``, before R1), D's calls ``(images, caption embeddings, logits)``, D's gradient, the D loss."""
     from ganforge.recipes import StepContext, resolve
     from ganforge.train.trainer import Trainer
 
-    cfg = resolve(dict(TINY_T2I, data="shapes:64", **{"text.pretrain": 0, "text.mismatch": mismatch}))
-    trainer = Trainer(cfg, run_dir=tmp_path / f"m{mismatch}", progress=False)
+    cfg = resolve(dict(TINY_T2I, data="shapes:64", **{"text.pretrain": 0, "text.mismatch": mismatch,
+                                                       "text.swapped": swapped}))
+    trainer = Trainer(cfg, run_dir=tmp_path / f"m{mismatch}s{swapped}", progress=False)
     D = trainer.recipe.nets["D"]
     calls, forward = [], D.forward
     D.forward = lambda x, e: calls.append((x.detach(), e.detach(), forward(x, e))) or calls[-1][2]
@@ -153,6 +184,11 @@ def test_the_discriminator_sees_real_images_with_wrong_captions(t2i_run, tmp_pat
     assert torch.equal(calls0[0][0], real) and torch.allclose(loss0, d_loss(real_logits, fake_logits), atol=1e-6)
     assert abs(float(loss - loss0)) > 1e-3
     assert any(not torch.allclose(grad[k], grad0[k], atol=1e-6) for k in grad)
+    # text.swapped=1: every real image is shown with its own caption with a word swapped, no other image's
+    _, calls1, _, _ = _d_step(tmp_path, m, swapped=1.0)
+    e1, e_swapped = calls1[0][1], calls1[2][1]
+    assert torch.equal(calls1[2][0], calls1[0][0])
+    assert not (e_swapped[:, None] == e1[None]).all(2).any(), "no picture is shown with an unchanged caption"
 
 
 def test_text2image_resumes_exactly(tmp_path):

@@ -128,10 +128,14 @@ class TextDiscriminator(nn.Module):
         return self.head(phi).flatten() + (self.project(embedding) * phi.flatten(1)).sum(1)
 
 
-def contrastive_loss(image: Tensor, text: Tensor, logit_scale: Tensor) -> tuple[Tensor, Tensor]:
+def contrastive_loss(image: Tensor, text: Tensor, logit_scale: Tensor,
+                     hard: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """CLIP's symmetric InfoNCE over a batch of unit vectors ``[N, D]`` (row i of each is a pair); and the
-    share of images whose own caption scores highest."""
-    logits = logit_scale.clamp(max=math.log(100)).exp() * image @ text.t()
+    share of images whose own caption scores highest. ``hard`` ``[H, N, D]``: more captions for image i only
+    (hard negatives, e.g. its own caption with a word swapped), among which it must also pick its own."""
+    scale = logit_scale.clamp(max=math.log(100)).exp()
+    logits = scale * image @ text.t()
+    per_image = logits if hard is None else torch.cat([logits, scale * torch.einsum("nd,hnd->nh", image, hard)], 1)
     target = torch.arange(len(image), device=image.device)
-    loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
-    return loss, (logits.argmax(1) == target).float().mean()
+    loss = 0.5 * (F.cross_entropy(per_image, target) + F.cross_entropy(logits.t(), target))
+    return loss, (per_image.argmax(1) == target).float().mean()

@@ -209,9 +209,10 @@ class Recipe:
         (text-to-image) or cluster ids."""
         return not self.texts
 
-    def fit_data(self, x: Tensor) -> None:
-        """Called once by the trainer, before training, with the whole training set in model space,
-        for networks that keep data statistics in buffers (saved with their weights). Default: nothing."""
+    def fit_data(self, data: Dataset) -> None:
+        """Called once by the trainer, before training, with the whole training set (as :meth:`prepare_data`
+        returned it), for statistics of the data: buffers saved with the weights, or what training draws from
+        (text2image's word swaps). Default: nothing."""
 
     def phases(self) -> list[Phase]:
         raise NotImplementedError

@@ -24,11 +24,12 @@ import torch.nn as nn
 from torch.func import functional_call
 
 from ..config import config_section
+from ..data import Dataset
 from ..data.run_data import RunData
 from ..errors import ConfigError, GanforgeError
 from ..losses import r1_penalty
 from ..models.text2image import TextDiscriminator, TextToImageGenerator, contrastive_loss
-from ..text import Vocabulary
+from ..text import Vocabulary, swap_words, word_swaps
 from .base import RECIPES, Phase, Picture, PictureInputs, Shards, Stats, StepContext, Tensor, truncated_normal
 from .gan import GANRecipe
 
@@ -40,6 +41,8 @@ TEXT_CHECKS = {
     "kl": (lambda v: v >= 0, "a number >= 0"),
     "mismatch": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "match": (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    "hard": (lambda v: v >= 0, "an integer >= 0 (0: off)"),
+    "swapped": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
 }
 
 
@@ -54,6 +57,8 @@ class TextConfig:
     code_dim: int = 32  # conditioning augmentation: the text code G sees
     kl: float = 1.0  # weight of conditioning augmentation's KL term (StackGAN)
     mismatch: float = 0.5  # share of D's negatives that are real images with another image's caption (GAN-CLS)
+    hard: int = 0  # alignment: hard negatives per caption, the caption with a word swapped (text.swap_words)
+    swapped: float = 0.0  # share of D's mismatched captions that are the image's own with a word swapped
     match: float = 0.0  # weight of G's image-text matching loss through the frozen encoders (AttnGAN's DAMSM)
     encoder: str = ""  # a text2image RUN whose aligned encoders to start from (word by word); with pretrain=0, as is
 
@@ -97,6 +102,10 @@ class TextToImage(GANRecipe):
         G = TextToImageGenerator(len(self.vocab), r, c, n.z_dim, t.embed_dim, t.code_dim, n.generator_width,
                                  n.max_channels, n.upsample)
         return {"G": G, "D": TextDiscriminator(r, c, t.embed_dim, n.width, n.max_channels)}
+
+    def fit_data(self, data: Dataset) -> None:
+        """Which words of the training captions may be swapped for which (hard negatives; text.word_swaps)."""
+        self.swaps = word_swaps(data.captions, self.vocab)
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         o, t, G = self.cfg.optim, self.cfg.text, self.nets["G"]
@@ -192,23 +201,42 @@ class TextToImage(GANRecipe):
             result.update(text_metrics(self, G, {"seen": data.train, "held_out": data.held_out()}, min(n, 500), seed))
         return result
 
+    def swapped_captions(self, ctx: StepContext, tokens: Tensor) -> Tensor:
+        """Captions ``[N, L]`` with a word swapped (text.swap_words), drawn from the run's generator."""
+        def uniform(*shape: int) -> Tensor:
+            return ctx.local(torch.rand((shape[0] * ctx.world_size, *shape[1:]), generator=ctx.gen,
+                                        device=ctx.gen.device)).to(tokens.device)
+
+        return swap_words(tokens, self.swaps, uniform)
+
     def align_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
-        G = self.nets["G"]
+        G, hard = self.nets["G"], self.cfg.text.hard
         real, tokens = ctx.real()
-        loss, acc = contrastive_loss(G.image(real), G.text(self.pick_captions(ctx, tokens)), G.logit_scale)
+        captions = self.pick_captions(ctx, tokens)
+        negatives = [self.swapped_captions(ctx, captions) for _ in range(hard)]
+        texts = G.text(torch.cat([captions, *negatives]))
+        loss, acc = contrastive_loss(G.image(real), texts[: len(real)], G.logit_scale,
+                                     texts[len(real):].view(hard, len(real), -1) if hard else None)
         return loss, {"Loss/align": loss.detach(), "align/accuracy": acc.detach()}
 
     def d_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         G, D, t = self.nets["G"], self.nets["D"], self.cfg.text
         real, tokens = ctx.real()
+        captions = self.pick_captions(ctx, tokens)
         with torch.no_grad():
-            e = G.text(self.pick_captions(ctx, tokens))  # frozen after the alignment stage
+            e = G.text(captions)  # frozen after the alignment stage
         noise = ctx.local(ctx.noise((len(real) * ctx.world_size, G.code_dim)))
         code, mu, logvar = G.code(e, noise)
         fake = G.synthesize(self.train_latent(ctx, len(real)), code)
         ctx.cache.update(fake=fake, e=e, mu=mu, logvar=logvar)
         real_logits, fake_logits = D(real, e), D(fake.detach(), e)
-        wrong_logits = D(real, e.roll(1, 0))  # each real picture with its neighbour's caption
+        wrong = e.roll(1, 0)  # each real picture with its neighbour's caption, or its own with a word swapped
+        if t.swapped:
+            with torch.no_grad():
+                swapped = G.text(self.swapped_captions(ctx, captions))
+            pick = ctx.local(torch.rand(len(real) * ctx.world_size, generator=ctx.gen, device=ctx.gen.device))
+            wrong = torch.where((pick < t.swapped).to(e.device)[:, None], swapped, wrong)
+        wrong_logits = D(real, wrong)
         loss = (1 - t.mismatch) * self.loss.d(real_logits, fake_logits) + t.mismatch * self.loss.d(real_logits,
                                                                                                     wrong_logits)
         b = self.loss.boundary

@@ -7,6 +7,7 @@ from typing import ClassVar
 import torch
 import torch.nn as nn
 
+from ..data import Dataset
 from ..models.mlp import MLPDiscriminator, MLPGenerator, Standardize
 from .base import RECIPES, Tensor
 from .gan import GANRecipe
@@ -29,11 +30,12 @@ class VanillaGAN(GANRecipe):
             "D": MLPDiscriminator(self.d_shape, n.width, n.depth, self.cfg.reg.mbstd, standardize=points),
         }
 
-    def fit_data(self, x: Tensor) -> None:
+    def fit_data(self, data: Dataset) -> None:
         """Points: G and D work in standardized coordinates fitted here, and G starts with samples
         spread like the data: each discrete code on its own training sample (see models/mlp.py)."""
         if self.data.kind != "points":
             return
+        x = data.to_model(data.x)
         for net, repeat in ((self.nets["G"], 1), (self.nets["D"], self.cfg.reg.pack)):
             for m in net.modules():
                 if isinstance(m, Standardize):

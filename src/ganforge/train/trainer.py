@@ -87,7 +87,7 @@ class Trainer:
         self.data: Dataset = recipe_class(cfg.recipe).prepare_data(cfg, self.run_data.train)
         self.recipe: Recipe = build_recipe(cfg, self.data.spec())
         self.recipe.check_steps(cfg.steps)
-        self.recipe.fit_data(self.data.to_model(self.data.x))
+        self.recipe.fit_data(self.data)
         for net in self.recipe.nets.values():
             net.to(self.device)
         # distillation (ganforge distill): the teacher, and the student's feature adapters among the networks
