@@ -14,7 +14,7 @@ from ganforge.data.base import DataRequest
 from ganforge.data.shapes import HELD_OUT, Scene, Thing, make_scenes, render
 from ganforge.errors import GanforgeError
 from ganforge.metrics.scenes import check, describe, parse, scene_accuracy
-from ganforge.text import Vocabulary, caption_tokens, swap_words, word_swaps
+from ganforge.text import Vocabulary, WordSwaps, caption_tokens
 
 TINY_T2I = {"recipe": "text2image", "data": "shapes:256", "resolution": 32, "batch_size": 8, "net.width": 8,
             "net.z_dim": 8, "text.embed_dim": 16, "steps": 8, "text.pretrain": 2, "log_every": 2, "sample_every": 4,
@@ -99,7 +99,8 @@ def test_word_swaps_are_read_from_the_captions_and_make_hard_negatives():
     captions = [["a red circle", "a red disc"], ["a blue circle", "a blue disc left of a red box"],
                 ["a blue disc left of a red square", "a red square right of a blue circle"], ["a green disc"]]
     v = Vocabulary.of([c for cs in captions for c in cs])
-    table = word_swaps(captions, v)
+    swaps = WordSwaps.of(captions, v)
+    table = swaps.table
     pairs = {(v.words[a], v.words[b]) for a, b in table.nonzero().tolist()}
     assert {("red", "blue"), ("blue", "red"), ("green", "red"), ("square", "box")} <= pairs
     assert ("circle", "disc") not in pairs, "two captions of one image differing in one word: synonyms"
@@ -108,7 +109,7 @@ def test_word_swaps_are_read_from_the_captions_and_make_hard_negatives():
     gen = torch.Generator().manual_seed(0)
     seen = set()
     for _ in range(40):
-        out = swap_words(tokens, table, lambda *shape: torch.rand(shape, generator=gen))
+        out = swaps.swap(tokens, lambda *shape: torch.rand(shape, generator=gen))
         assert torch.equal(out[2], tokens[2]), "nothing swappable: unchanged"
         for row, old in zip(out[:2], tokens[:2]):
             changed = (row != old).nonzero().flatten().tolist()
@@ -119,6 +120,9 @@ def test_word_swaps_are_read_from_the_captions_and_make_hard_negatives():
                 assert len(changed) == 2 and row[i] == old[j] and row[j] == old[i] and table[old[i], old[j]]
             seen.add(v.decode(row))
     assert "a blue disc left of a red square" not in seen and "a red disc left of a blue square" in seen
+    # plausible: made of word pairs the captions use ("green disc" is; "green square" and "disc box" are not)
+    assert swaps.plausible(v.encode(["a green disc", "a green square", "a blue disc left of a red box",
+                                     "a disc box"], length=8)).tolist() == [True, False, True, False]
 
 
 def test_contrastive_loss_matches_the_clip_formula():
@@ -138,6 +142,10 @@ def test_contrastive_loss_matches_the_clip_formula():
     per_image = torch.cat([logits, torch.exp(scale) * (a[None] * hard).sum(2).t()], 1)
     ref = 0.5 * (F.cross_entropy(per_image, torch.arange(6)) + F.cross_entropy(logits.t(), torch.arange(6)))
     assert contrastive_loss(a, b, scale, hard)[0].item() == pytest.approx(ref.item(), rel=1e-5)
+    usable = torch.ones(3, 6, dtype=torch.bool)
+    usable[1:] = False  # only the first hard caption of each image counts
+    ref = 0.5 * (F.cross_entropy(per_image[:, :7], torch.arange(6)) + F.cross_entropy(logits.t(), torch.arange(6)))
+    assert contrastive_loss(a, b, scale, hard, usable)[0].item() == pytest.approx(ref.item(), rel=1e-5)
 
 
 def _d_step(tmp_path, mismatch: float, swapped: float = 0.0) -> tuple[torch.Tensor, list, dict, Callable]:
@@ -184,15 +192,23 @@ def test_the_discriminator_sees_real_images_with_wrong_captions(t2i_run, tmp_pat
     assert torch.equal(calls0[0][0], real) and torch.allclose(loss0, d_loss(real_logits, fake_logits), atol=1e-6)
     assert abs(float(loss - loss0)) > 1e-3
     assert any(not torch.allclose(grad[k], grad0[k], atol=1e-6) for k in grad)
-    # text.swapped=1: every real image is shown with its own caption with a word swapped, no other image's
+    # text.swapped=1: each real image is shown with its own caption with a word swapped where that makes a plausible
+    # caption (word pairs the training captions use), else with its neighbour's caption
     _, calls1, _, _ = _d_step(tmp_path, m, swapped=1.0)
-    e1, e_swapped = calls1[0][1], calls1[2][1]
+    e1, e_wrong = calls1[0][1], calls1[2][1]
     assert torch.equal(calls1[2][0], calls1[0][0])
-    assert not (e_swapped[:, None] == e1[None]).all(2).any(), "no picture is shown with an unchanged caption"
+    neighbours = (e_wrong == e1.roll(1, 0)).all(1)
+    unseen = ~(e_wrong[:, None] == e1[None]).all(2).any(1)
+    assert (neighbours | unseen).all() and unseen.sum() >= len(e1) // 2, "swapped captions, not the batch's"
 
 
 def test_text2image_resumes_exactly(tmp_path):
-    _same_training(dict(TINY_T2I, **{"eval.final_n": 0}), tmp_path)
+    """With every random draw of the recipe on: hard negatives in alignment and for D, lazy R1 (its own phase)."""
+    cfg = dict(TINY_T2I, **{"eval.final_n": 0, "text.hard": 2, "text.swapped": 0.5, "reg.r1": 1.0,
+                            "reg.lazy_every": 2})
+    _same_training(cfg, tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert any("Loss/D/r1" in r for r in rows if r.get("step", 0) > cfg["text.pretrain"])
 
 
 def test_sample_by_prompt_and_clear_refusals(t2i_run, tmp_path, capsys):

@@ -10,6 +10,7 @@ import difflib
 import re
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import permutations
 
 import torch
@@ -75,49 +76,68 @@ def caption_tokens(captions: list[list[str]], vocab: Vocabulary) -> torch.Tensor
     return vocab.encode(flat, min(length, MAX_WORDS)).view(len(captions), k, -1)
 
 
-def word_swaps(captions: list[list[str]], vocab: Vocabulary) -> torch.Tensor:
-    """Which word may replace which to make a caption that says something else: ``[V, V]`` bool, read from the
-    captions alone. Two words are swappable when some two captions differ in just those words at one position
-    ("a big red circle" / "a big blue circle"), unless two captions of one image differ that way (synonyms:
-    "circle" / "disc"; they need images with several captions to be told apart)."""
-    slots: dict[tuple, set[str]] = defaultdict(set)  # a caption with one word masked -> the words seen there
-    same: set[tuple[str, str]] = set()
-    for cs in captions:
-        local: dict[tuple, set[str]] = defaultdict(set)
-        for c in cs:
-            ws = words(c)
-            for i, w in enumerate(ws):
-                key = (*ws[:i], None, *ws[i + 1:])
-                slots[key].add(w)
-                local[key].add(w)
-        same.update(pair for s in local.values() if len(s) > 1 for pair in permutations(s, 2))
-    table = torch.zeros(len(vocab), len(vocab), dtype=torch.bool)
-    for s in slots.values():
-        for a, b in permutations(s, 2):
-            if (a, b) not in same and a in vocab.index and b in vocab.index:
-                table[vocab.index[a], vocab.index[b]] = True
-    return table
+@dataclass
+class WordSwaps:
+    """Hard negatives made from captions by swapping words, with what may be swapped read from the captions alone.
 
+    ``table[a, b]``: word a may be replaced by word b to make a caption that says something else. Two words are
+    swappable when some two captions differ in just those words at one position ("a big red circle" / "a big
+    blue circle"), unless two captions of one image differ that way (synonyms: "circle" / "disc"; they need
+    images with several captions to be told apart). ``follows[a, b]``: b follows a somewhere in the captions.
+    """
 
-def swap_words(tokens: torch.Tensor, table: torch.Tensor, uniform: Callable[..., torch.Tensor]) -> torch.Tensor:
-    """Hard negatives of captions ``[N, L]``: each caption with one word replaced by a swappable one (``table``
-    from :func:`word_swaps`), or, for about half of those holding two words swappable with each other, those two
-    exchanged ("a red circle left of a blue square" -> "... a blue circle left of a red square": the words
-    bound to the wrong things). Captions without a swappable word stay as they are. ``uniform(*shape)`` draws
-    the randomness in [0, 1)."""
-    n, length = tokens.shape
-    rows = torch.arange(n, device=tokens.device)
-    table = table.to(tokens.device)
-    swappable = table[tokens].any(-1)  # [N, L]
-    pos = (uniform(n, length) - 1 + swappable.float()).argmax(1)  # a random swappable position (0 when none)
-    out = tokens.clone()
-    out[rows, pos] = (uniform(n, table.shape[1]) * table[tokens[rows, pos]]).argmax(1)
-    pairs = table[tokens[:, :, None], tokens[:, None, :]].flatten(1)  # [N, L * L]: word i swappable with word j
-    flat = (uniform(n, length * length) * pairs).argmax(1)
-    i, j = flat // length, flat % length
-    exchange = pairs.any(1) & (uniform(n) < 0.5)
-    exchanged = tokens.clone()
-    exchanged[rows, i], exchanged[rows, j] = tokens[rows, j], tokens[rows, i]
-    out[exchange] = exchanged[exchange]
-    out[~swappable.any(1)] = tokens[~swappable.any(1)]
-    return out
+    table: torch.Tensor  # [V, V] bool
+    follows: torch.Tensor  # [V, V] bool
+
+    @classmethod
+    def of(cls, captions: list[list[str]], vocab: Vocabulary) -> WordSwaps:
+        slots: dict[tuple, set[str]] = defaultdict(set)  # a caption with one word masked -> the words seen there
+        same: set[tuple[str, str]] = set()
+        follows = torch.zeros(len(vocab), len(vocab), dtype=torch.bool)
+        for cs in captions:
+            local: dict[tuple, set[str]] = defaultdict(set)
+            for c in cs:
+                ws = words(c)
+                ids = [vocab.index[w] for w in ws if w in vocab.index]
+                follows[ids[:-1], ids[1:]] = True
+                for i, w in enumerate(ws):
+                    key = (*ws[:i], None, *ws[i + 1:])
+                    slots[key].add(w)
+                    local[key].add(w)
+            same.update(pair for s in local.values() if len(s) > 1 for pair in permutations(s, 2))
+        table = torch.zeros(len(vocab), len(vocab), dtype=torch.bool)
+        for s in slots.values():
+            for a, b in permutations(s, 2):
+                if (a, b) not in same and a in vocab.index and b in vocab.index:
+                    table[vocab.index[a], vocab.index[b]] = True
+        return cls(table, follows)
+
+    def swap(self, tokens: torch.Tensor, uniform: Callable[..., torch.Tensor]) -> torch.Tensor:
+        """Captions ``[N, L]``, each with one word replaced by a swappable one, or, for about half of those holding
+        two words swappable with each other, those two exchanged ("a red circle left of a blue square" -> "a blue
+        circle left of a red square": the words bound to the wrong things). Captions without a swappable word stay
+        as they are. ``uniform(*shape)`` draws the randomness in [0, 1)."""
+        n, length = tokens.shape
+        rows = torch.arange(n, device=tokens.device)
+        table = self.table.to(tokens.device)
+        swappable = table[tokens].any(-1)  # [N, L]
+        pos = (uniform(n, length) - 1 + swappable.float()).argmax(1)  # a random swappable position (0 when none)
+        out = tokens.clone()
+        out[rows, pos] = (uniform(n, table.shape[1]) * table[tokens[rows, pos]]).argmax(1)
+        pairs = table[tokens[:, :, None], tokens[:, None, :]].flatten(1)  # [N, L * L]: word i swappable with word j
+        flat = (uniform(n, length * length) * pairs).argmax(1)
+        i, j = flat // length, flat % length
+        exchange = pairs.any(1) & (uniform(n) < 0.5)
+        exchanged = tokens.clone()
+        exchanged[rows, i], exchanged[rows, j] = tokens[rows, j], tokens[rows, i]
+        out[exchange] = exchanged[exchange]
+        out[~swappable.any(1)] = tokens[~swappable.any(1)]
+        return out
+
+    def plausible(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``[N]`` bool: every two neighbouring words of the caption follow each other somewhere in the captions.
+        A swap that makes a word pair the captions never use ("green triangle" when no caption has one) would
+        teach the encoders and D that the pair never matches a picture, which hurts exactly the new combinations
+        a user asks for."""
+        follows = self.follows.to(tokens.device)
+        return (follows[tokens[:, :-1], tokens[:, 1:]] | (tokens[:, 1:] == 0)).all(1)

@@ -116,9 +116,10 @@ class TextToImageGenerator(nn.Module):
 
 
 class TextDiscriminator(nn.Module):
-    def __init__(self, resolution: int, channels: int, embed_dim: int, width: int, max_channels: int) -> None:
+    def __init__(self, resolution: int, channels: int, embed_dim: int, width: int, max_channels: int,
+                 mbstd: int = 0) -> None:
         super().__init__()
-        body = DCGANDiscriminator(resolution, channels, width, max_channels)
+        body = DCGANDiscriminator(resolution, channels, width, max_channels, mbstd)
         self.features, self.head = body.net[:-1], body.net[-1]
         self.project = nn.Linear(embed_dim, head_features(body))
         nn.init.normal_(self.project.weight, 0, 0.02)
@@ -128,14 +129,20 @@ class TextDiscriminator(nn.Module):
         return self.head(phi).flatten() + (self.project(embedding) * phi.flatten(1)).sum(1)
 
 
-def contrastive_loss(image: Tensor, text: Tensor, logit_scale: Tensor,
-                     hard: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def contrastive_loss(image: Tensor, text: Tensor, logit_scale: Tensor, hard: Tensor | None = None,
+                     usable: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """CLIP's symmetric InfoNCE over a batch of unit vectors ``[N, D]`` (row i of each is a pair); and the
     share of images whose own caption scores highest. ``hard`` ``[H, N, D]``: more captions for image i only
-    (hard negatives, e.g. its own caption with a word swapped), among which it must also pick its own."""
+    (hard negatives, e.g. its own caption with a word swapped), among which it must also pick its own;
+    ``usable`` ``[H, N]`` bool: which of them count (default all)."""
     scale = logit_scale.clamp(max=math.log(100)).exp()
     logits = scale * image @ text.t()
-    per_image = logits if hard is None else torch.cat([logits, scale * torch.einsum("nd,hnd->nh", image, hard)], 1)
+    per_image = logits
+    if hard is not None:
+        extra = scale * torch.einsum("nd,hnd->nh", image, hard)
+        if usable is not None:
+            extra = extra.masked_fill(~usable.t(), float("-inf"))
+        per_image = torch.cat([logits, extra], 1)
     target = torch.arange(len(image), device=image.device)
     loss = 0.5 * (F.cross_entropy(per_image, target) + F.cross_entropy(logits.t(), target))
     return loss, (per_image.argmax(1) == target).float().mean()

@@ -29,7 +29,7 @@ from ..data.run_data import RunData
 from ..errors import ConfigError, GanforgeError
 from ..losses import r1_penalty
 from ..models.text2image import TextDiscriminator, TextToImageGenerator, contrastive_loss
-from ..text import Vocabulary, swap_words, word_swaps
+from ..text import Vocabulary, WordSwaps
 from .base import RECIPES, Phase, Picture, PictureInputs, Shards, Stats, StepContext, Tensor, truncated_normal
 from .gan import GANRecipe
 
@@ -57,7 +57,7 @@ class TextConfig:
     code_dim: int = 32  # conditioning augmentation: the text code G sees
     kl: float = 1.0  # weight of conditioning augmentation's KL term (StackGAN)
     mismatch: float = 0.5  # share of D's negatives that are real images with another image's caption (GAN-CLS)
-    hard: int = 0  # alignment: hard negatives per caption, the caption with a word swapped (text.swap_words)
+    hard: int = 0  # alignment: hard negatives per caption, the caption with a word swapped (text.WordSwaps)
     swapped: float = 0.0  # share of D's mismatched captions that are the image's own with a word swapped
     match: float = 0.0  # weight of G's image-text matching loss through the frozen encoders (AttnGAN's DAMSM)
     encoder: str = ""  # a text2image RUN whose aligned encoders to start from (word by word); with pretrain=0, as is
@@ -80,10 +80,10 @@ class TextToImage(GANRecipe):
         if cfg.augment:
             raise ConfigError(f"augment={cfg.augment!r} is not allowed with text2image: flips and shifts change "
                               "what a caption says (left of, above); set augment to ''")
-        if cfg.reg.n_critic != 1 or cfg.reg.gp or cfg.reg.r2 or cfg.reg.lazy_every > 1 or cfg.reg.pack > 1 or \
+        if cfg.reg.n_critic != 1 or cfg.reg.gp or cfg.reg.r2 or cfg.reg.pack > 1 or \
                 cfg.reg.unroll or cfg.reg.info or cfg.net.z_discrete:
-            raise ConfigError("text2image takes reg.r1 among the regularizers; n_critic, gp, r2, lazy_every, pack, "
-                              "unroll, info and net.z_discrete are for the image-only recipes")
+            raise ConfigError("text2image takes reg.r1 (and reg.lazy_every) among the regularizers; n_critic, gp, r2, "
+                              "pack, unroll, info and net.z_discrete are for the image-only recipes")
         if self.data.kind != "image":
             raise ConfigError("text2image draws images; the data must be images with captions")
         self.vocab = Vocabulary(self.data.vocab)
@@ -101,11 +101,11 @@ class TextToImage(GANRecipe):
         n, t = self.cfg.net, self.cfg.text
         G = TextToImageGenerator(len(self.vocab), r, c, n.z_dim, t.embed_dim, t.code_dim, n.generator_width,
                                  n.max_channels, n.upsample)
-        return {"G": G, "D": TextDiscriminator(r, c, t.embed_dim, n.width, n.max_channels)}
+        return {"G": G, "D": TextDiscriminator(r, c, t.embed_dim, n.width, n.max_channels, self.cfg.reg.mbstd)}
 
     def fit_data(self, data: Dataset) -> None:
-        """Which words of the training captions may be swapped for which (hard negatives; text.word_swaps)."""
-        self.swaps = word_swaps(data.captions, self.vocab)
+        """Which words of the training captions may be swapped for which (hard negatives; text.WordSwaps)."""
+        self.swaps = WordSwaps.of(data.captions, self.vocab)
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         o, t, G = self.cfg.optim, self.cfg.text, self.nets["G"]
@@ -130,9 +130,12 @@ class TextToImage(GANRecipe):
         def gan(step: int) -> bool:
             return step >= k
 
-        return [Phase("align", self.align_step, updates="G", active=lambda step: step < k),
-                Phase("D", self.d_step, updates="D", grads=("D", "G"), active=gan),
-                Phase("G", self.g_step, updates="G", active=gan)]
+        lazy = self.cfg.reg.lazy_every
+        phases = [Phase("align", self.align_step, updates="G", active=lambda step: step < k),
+                  Phase("D", self.d_step, updates="D", grads=("D", "G"), active=gan)]
+        if lazy > 1 and self.cfg.reg.r1:
+            phases.append(Phase("Dreg", self.d_reg_step, updates="D", every=lazy, active=gan))
+        return [*phases, Phase("G", self.g_step, updates="G", active=gan)]
 
     # ------------------------------------------------------------------ captions
     def pick_captions(self, ctx: StepContext, tokens: Tensor) -> Tensor:
@@ -201,22 +204,25 @@ class TextToImage(GANRecipe):
             result.update(text_metrics(self, G, {"seen": data.train, "held_out": data.held_out()}, min(n, 500), seed))
         return result
 
-    def swapped_captions(self, ctx: StepContext, tokens: Tensor) -> Tensor:
-        """Captions ``[N, L]`` with a word swapped (text.swap_words), drawn from the run's generator."""
+    def swapped_captions(self, ctx: StepContext, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """Captions ``[N, L]`` with a word swapped (text.WordSwaps), drawn from the run's generator, and whether
+        each is plausible (made of word pairs the training captions use): only those serve as negatives."""
         def uniform(*shape: int) -> Tensor:
             return ctx.local(torch.rand((shape[0] * ctx.world_size, *shape[1:]), generator=ctx.gen,
                                         device=ctx.gen.device)).to(tokens.device)
 
-        return swap_words(tokens, self.swaps, uniform)
+        swapped = self.swaps.swap(tokens, uniform)
+        return swapped, self.swaps.plausible(swapped) & (swapped != tokens).any(1)
 
     def align_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         G, hard = self.nets["G"], self.cfg.text.hard
         real, tokens = ctx.real()
         captions = self.pick_captions(ctx, tokens)
-        negatives = [self.swapped_captions(ctx, captions) for _ in range(hard)]
+        negatives, usable = zip(*[self.swapped_captions(ctx, captions) for _ in range(hard)]) if hard else ((), ())
         texts = G.text(torch.cat([captions, *negatives]))
         loss, acc = contrastive_loss(G.image(real), texts[: len(real)], G.logit_scale,
-                                     texts[len(real):].view(hard, len(real), -1) if hard else None)
+                                     texts[len(real):].view(hard, len(real), -1) if hard else None,
+                                     torch.stack(usable) if hard else None)
         return loss, {"Loss/align": loss.detach(), "align/accuracy": acc.detach()}
 
     def d_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
@@ -232,10 +238,11 @@ class TextToImage(GANRecipe):
         real_logits, fake_logits = D(real, e), D(fake.detach(), e)
         wrong = e.roll(1, 0)  # each real picture with its neighbour's caption, or its own with a word swapped
         if t.swapped:
+            swapped, usable = self.swapped_captions(ctx, captions)
             with torch.no_grad():
-                swapped = G.text(self.swapped_captions(ctx, captions))
+                swapped = G.text(swapped)
             pick = ctx.local(torch.rand(len(real) * ctx.world_size, generator=ctx.gen, device=ctx.gen.device))
-            wrong = torch.where((pick < t.swapped).to(e.device)[:, None], swapped, wrong)
+            wrong = torch.where(((pick.to(e.device) < t.swapped) & usable)[:, None], swapped, wrong)
         wrong_logits = D(real, wrong)
         loss = (1 - t.mismatch) * self.loss.d(real_logits, fake_logits) + t.mismatch * self.loss.d(real_logits,
                                                                                                     wrong_logits)
@@ -243,11 +250,23 @@ class TextToImage(GANRecipe):
         stats = {"Loss/D": loss.detach(), "D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean(),
                  "D/mismatched": wrong_logits.detach().mean(),
                  "D/accuracy": 0.5 * ((real_logits > b).float().mean() + (fake_logits < b).float().mean()).detach()}
-        if self.cfg.reg.r1:
-            r1 = r1_penalty(lambda x: D(x, e), real)
-            loss = loss + self.cfg.reg.r1 / 2 * r1
-            stats["Loss/D/r1"] = r1.detach()
+        if self.cfg.reg.r1 and self.cfg.reg.lazy_every == 1:
+            loss = loss + self.r1(D, real, e, 1, stats)
         return loss, stats
+
+    def d_reg_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
+        """R1 alone every ``reg.lazy_every`` steps, its weight scaled by the interval (lazy regularization)."""
+        real, tokens = ctx.real()
+        with torch.no_grad():
+            e = self.nets["G"].text(self.pick_captions(ctx, tokens))
+        stats: Stats = {}
+        return self.r1(self.nets["D"], real, e, self.cfg.reg.lazy_every, stats), stats
+
+    def r1(self, D: nn.Module, real: Tensor, e: Tensor, scale: int, stats: Stats) -> Tensor:
+        """R1 on real pictures with their own captions (DF-GAN's matching-aware gradient penalty, image side)."""
+        r1 = r1_penalty(lambda x: D(x, e), real)
+        stats["Loss/D/r1"] = r1.detach()
+        return self.cfg.reg.r1 / 2 * scale * r1
 
     def g_step(self, ctx: StepContext) -> tuple[Tensor, Stats]:
         fake, e, mu, logvar = (ctx.cache.pop(k) for k in ("fake", "e", "mu", "logvar"))
