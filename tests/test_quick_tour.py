@@ -1,6 +1,7 @@
 """The README's quick tour runs as written, in order, in an empty folder: every command succeeds and the run
 directories it names are the ones the runs before it made. Training commands get tiny steps and nets
-added (the tour's own flags stay); ``demo`` and ``serve`` start servers and are left to test_serve.py."""
+added (the tour's own flags stay), a diffusion sampler fewer steps and a comparison fewer samples;
+``demo`` and ``serve`` start servers and are left to test_serve.py."""
 import shlex
 from pathlib import Path
 
@@ -28,7 +29,12 @@ def tour() -> list[list[str]]:
 
 
 def tiny(argv: list[str]) -> list[str]:
-    """A training command with tiny steps and nets; a resume continues a little further."""
+    """A training command with tiny steps and nets (a resume continues a little further); a diffusion sampler with
+    20 steps; a comparison on 100 samples per run."""
+    if argv[1] == "sample" and "--steps" in argv:
+        return [*argv[: argv.index("--steps") + 1], "20", *argv[argv.index("--steps") + 2:]]
+    if argv[1] == "compare":
+        return [*argv, "--n", "100"]
     if argv[1] != "train" or "--dry-run" in argv:
         return argv
     out = list(argv)

@@ -99,7 +99,7 @@ def test_word_swaps_are_read_from_the_captions_and_make_hard_negatives():
     captions = [["a red circle", "a red disc"], ["a blue circle", "a blue disc left of a red box"],
                 ["a blue disc left of a red square", "a red square right of a blue circle"], ["a green disc"]]
     v = Vocabulary.of([c for cs in captions for c in cs])
-    swaps = WordSwaps.of(captions, v)
+    swaps = WordSwaps.of(caption_tokens(captions, v), len(v))
     table = swaps.table
     pairs = {(v.words[a], v.words[b]) for a, b in table.nonzero().tolist()}
     assert {("red", "blue"), ("blue", "red"), ("green", "red"), ("square", "box")} <= pairs

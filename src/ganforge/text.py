@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import permutations
 
 import torch
 
@@ -90,26 +88,26 @@ class WordSwaps:
     follows: torch.Tensor  # [V, V] bool
 
     @classmethod
-    def of(cls, captions: list[list[str]], vocab: Vocabulary) -> WordSwaps:
-        slots: dict[tuple, set[str]] = defaultdict(set)  # a caption with one word masked -> the words seen there
-        same: set[tuple[str, str]] = set()
-        follows = torch.zeros(len(vocab), len(vocab), dtype=torch.bool)
-        for cs in captions:
-            local: dict[tuple, set[str]] = defaultdict(set)
-            for c in cs:
-                ws = words(c)
-                ids = [vocab.index[w] for w in ws if w in vocab.index]
-                follows[ids[:-1], ids[1:]] = True
-                for i, w in enumerate(ws):
-                    key = (*ws[:i], None, *ws[i + 1:])
-                    slots[key].add(w)
-                    local[key].add(w)
-            same.update(pair for s in local.values() if len(s) > 1 for pair in permutations(s, 2))
-        table = torch.zeros(len(vocab), len(vocab), dtype=torch.bool)
-        for s in slots.values():
-            for a, b in permutations(s, 2):
-                if (a, b) not in same and a in vocab.index and b in vocab.index:
-                    table[vocab.index[a], vocab.index[b]] = True
+    def of(cls, tokens: torch.Tensor, vocab_size: int) -> WordSwaps:
+        """From every image's captions as token ids ``[N, K, L]`` (:func:`caption_tokens`)."""
+        n, k, length = tokens.shape
+        flat = tokens.reshape(n * k, length)
+        image = torch.arange(n).repeat_interleave(k)[:, None]
+        swappable = torch.zeros(vocab_size, vocab_size)
+        synonyms = torch.zeros(vocab_size, vocab_size)
+        for i in range(length):  # captions alike but for the word at i, over all captions and within one image
+            word = flat[:, i]
+            masked = torch.cat([flat[:, :i], flat[:, i + 1:]], 1)
+            for counts, key in ((swappable, masked), (synonyms, torch.cat([image, masked], 1))):
+                group = torch.unique(key, dim=0, return_inverse=True)[1]
+                seen = torch.zeros(int(group.max()) + 1, vocab_size)
+                seen[group, word] = 1  # [groups, V]: the words each group has at i
+                counts += seen.t() @ seen
+        table = (swappable > 0) & (synonyms == 0)
+        table[0, :] = table[:, 0] = False  # padding: a shorter caption is not a swap
+        table.fill_diagonal_(False)
+        follows = torch.zeros(vocab_size, vocab_size, dtype=torch.bool)
+        follows[flat[:, :-1], flat[:, 1:]] = True
         return cls(table, follows)
 
     def swap(self, tokens: torch.Tensor, uniform: Callable[..., torch.Tensor]) -> torch.Tensor:

@@ -29,7 +29,7 @@ from ..data.run_data import RunData
 from ..errors import ConfigError, GanforgeError
 from ..losses import r1_penalty
 from ..models.text2image import TextDiscriminator, TextToImageGenerator, contrastive_loss
-from ..text import Vocabulary, WordSwaps
+from ..text import Vocabulary, WordSwaps, caption_tokens
 from .base import RECIPES, Phase, Picture, PictureInputs, Shards, Stats, StepContext, Tensor, truncated_normal
 from .gan import GANRecipe
 
@@ -105,7 +105,7 @@ class TextToImage(GANRecipe):
 
     def fit_data(self, data: Dataset) -> None:
         """Which words of the training captions may be swapped for which (hard negatives; text.WordSwaps)."""
-        self.swaps = WordSwaps.of(data.captions, self.vocab)
+        self.swaps = WordSwaps.of(caption_tokens(data.captions, self.vocab), len(self.vocab))
 
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         o, t, G = self.cfg.optim, self.cfg.text, self.nets["G"]
