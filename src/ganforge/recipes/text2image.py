@@ -240,9 +240,9 @@ class TextToImage(GANRecipe):
         if t.swapped:
             swapped, usable = self.swapped_captions(ctx, captions)
             with torch.no_grad():
-                swapped = G.text(swapped)
+                e_swapped = G.text(swapped)
             pick = ctx.local(torch.rand(len(real) * ctx.world_size, generator=ctx.gen, device=ctx.gen.device))
-            wrong = torch.where(((pick.to(e.device) < t.swapped) & usable)[:, None], swapped, wrong)
+            wrong = torch.where(((pick.to(e.device) < t.swapped) & usable)[:, None], e_swapped, wrong)
         wrong_logits = D(real, wrong)
         loss = (1 - t.mismatch) * self.loss.d(real_logits, fake_logits) + t.mismatch * self.loss.d(real_logits,
                                                                                                     wrong_logits)
