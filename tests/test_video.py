@@ -119,17 +119,30 @@ def test_generator_draws_clips_of_any_length_and_both_judges_score_them(layered)
     assert frames.shape == (3, 3) and clips.shape == (3,)
 
 
-def test_layered_clips_keep_their_content_by_construction():
+@pytest.mark.parametrize("sprite", [0, 8])
+def test_layered_clips_keep_their_content_by_construction(sprite):
     """A layered clip is one foreground moved around: with the placement network's output held at the identity
-    transform, every frame is the same picture."""
+    transform, every frame is the same picture. A sprite smaller than the frame sits at its centre on a flat
+    background, and a whole-pixel shift moves it exactly."""
     from ganforge.models.video import VideoGenerator
 
-    G = VideoGenerator(8, 4, 6, 16, 1, 4, 32, layered=True).eval()
-    x = G(torch.randn(2, 12))
+    G = VideoGenerator(8, 4, 6, 16, 1, 4, 32, layered=True, sprite=sprite).eval()
+    z = torch.randn(2, 12)
+    x = G(z)
     assert (x - x[:, :1]).abs().amax() > 0.01 * x.abs().amax(), "a new generator moves its sprite a little"
     torch.nn.init.zeros_(G.place[-1].weight)
-    x = G(torch.randn(2, 12))
+    x = G(z)
     assert torch.allclose(x, x[:, :1].expand_as(x), atol=1e-6)
+    if sprite:
+        frame = x[:, 0, 0]
+        outside = torch.ones(16, 16, dtype=torch.bool)
+        outside[4:12, 4:12] = False
+        assert torch.allclose(frame[:, outside], frame[:, :1, :1].expand(2, 16, 16)[:, outside], atol=1e-6), \
+            "outside the centred 8 px sprite: one background colour per clip"
+        with torch.no_grad():
+            G.place[-1].bias.copy_(torch.tensor([2 / 16, -4 / 16]))  # 1 px right, 2 px up ([-1, 1] units)
+        moved = G(z)[:, 0, 0]
+        assert torch.allclose(moved, frame.roll((-2, 1), (1, 2)), atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------------ training and use
@@ -200,7 +213,8 @@ def test_frames_is_refused_for_image_runs(tiny_run, capsys):
 
 def test_video_recipe_refuses_images_and_image_only_options(tmp_path, capsys):
     for sets, match in ((["data=digits"], "needs clips"), (["reg.pack=2"], "reg.r1, reg.lazy_every and reg.mbstd"),
-                        (["augment=translation"], "augment")):
+                        (["augment=translation"], "augment"), (["video.sprite=0.3"], "a power of two >= 4 px"),
+                        (["video.sprite=0"], "video.sprite")):
         args = ["train", "--recipe", "video", "--out", str(tmp_path / "r"), "--steps", "1"]
         assert main(args + [a for s in sets for a in ("--set", s)]) == 2
         assert match in capsys.readouterr().err

@@ -32,6 +32,9 @@ import torch.nn.functional as F
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
 
+BACKGROUND_GAIN = 20.0  # a flat background's colour learns this many times faster than Adam's step alone moves it
+
+
 def triangle(angle: torch.Tensor) -> torch.Tensor:
     """The triangle wave of period 2 pi in [-1, 1], in phase with sin: what a bounce between two walls traces."""
     return 2 / math.pi * torch.asin(torch.sin(angle).clamp(-1, 1))
@@ -62,16 +65,26 @@ class VideoGenerator(nn.Module):
 
     def __init__(self, z_dim: int, motion_dim: int, frames: int, resolution: int, channels: int, width: int,
                  max_channels: int, layered: bool = True, motion_channels: int = 8, upsample: str = "transpose",
-                 affine: bool = False, num_classes: int = 0) -> None:
+                 affine: bool = False, num_classes: int = 0, sprite: int = 0) -> None:
         super().__init__()
         self.z_dim, self.motion_dim, self.frames, self.layered = z_dim, motion_dim, frames, layered
-        self.channels = channels
+        self.channels, self.resolution = channels, resolution
+        self.sprite = sprite if layered and 0 < sprite < resolution else 0  # 0: the foreground is a whole layer
         self.motion = Motion(motion_dim, motion_channels)
         self.embed = nn.Embedding(num_classes, label_dim(num_classes)) if num_classes else None  # cGAN's concat
         c_in = z_dim + (label_dim(num_classes) if num_classes else 0)  # what the content network reads
         m = 4 * motion_channels
-        if layered:  # foreground (C), its mask (1), background (C), once per clip
-            self.content = DCGANGenerator(c_in, resolution, 2 * channels + 1, width, max_channels, upsample)
+        if layered:  # foreground (C), its mask (1) and a background (C), once per clip
+            if self.sprite:  # the foreground at its own size; the background one colour (from z_c)
+                self.content = DCGANGenerator(c_in, self.sprite, channels + 1, width, max_channels, upsample)
+                self.background = nn.Linear(c_in, channels)  # read with a gain: a few numbers that must travel
+                with torch.no_grad():  # far (to the data's black, say); the same start, BACKGROUND_GAIN x faster
+                    self.background.weight /= BACKGROUND_GAIN
+                    self.background.bias.zero_()
+                with torch.no_grad():  # the sprite starts faint, not as an opaque square
+                    self.content.net[-2].bias[channels] = -2.0
+            else:  # each a whole layer
+                self.content = DCGANGenerator(c_in, resolution, 2 * channels + 1, width, max_channels, upsample)
             self.content.net[-1] = nn.Identity()  # heads apply their own ranges
             self.place = nn.Sequential(nn.Linear(m, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64),
                                        nn.LeakyReLU(0.2), nn.Linear(64, 4 if affine else 2))
@@ -101,33 +114,37 @@ class VideoGenerator(nn.Module):
         if not self.layered:
             x = self.content(torch.cat([z_c[:, None].expand(-1, frames, -1), m], 2).flatten(0, 1))
             return x.view(-1, frames, *x.shape[1:])
-        c = self.channels
-        layers = self.content(z_c)  # [N, 2C + 1, H, W]
-        fg, mask, bg = torch.tanh(layers[:, :c]), torch.sigmoid(layers[:, c : c + 1]), torch.tanh(layers[:, c + 1 :])
+        c, h = self.channels, self.resolution
+        layers = self.content(z_c)  # [N, C + 1 (+ C), S, S]
+        fg, mask = torch.tanh(layers[:, :c]), torch.sigmoid(layers[:, c : c + 1])
+        if self.sprite:
+            bg = torch.tanh(BACKGROUND_GAIN * self.background(z_c))[:, :, None, None].expand(-1, -1, h, h)
+        else:
+            bg = torch.tanh(layers[:, c + 1 :])
         move = self.place(m).flatten(0, 1)  # [N*T, 2 or 4]: where the foreground is, from the motion alone
-        h, w = fg.shape[-2:]
-        sprite = torch.cat([fg, mask], 1).repeat_interleave(frames, 0)  # [N*T, C + 1, H, W]
-        placed = F.grid_sample(sprite, placement_grid(move, h, w), mode="bilinear", padding_mode="zeros",
-                               align_corners=False)
+        sprite = torch.cat([fg, mask], 1).repeat_interleave(frames, 0)  # [N*T, C + 1, S, S]
+        placed = F.grid_sample(sprite, placement_grid(move, h, h, self.sprite / h if self.sprite else 1.0),
+                               mode="bilinear", padding_mode="zeros", align_corners=False)  # [N*T, C + 1, H, H]
         fg_t, mask_t = placed[:, :c], placed[:, c:]
         x = mask_t * fg_t + (1 - mask_t) * bg.repeat_interleave(frames, 0)
-        return x.view(-1, frames, c, h, w)
+        return x.view(-1, frames, c, h, h)
 
 
-def placement_grid(move: torch.Tensor, h: int, w: int) -> torch.Tensor:
+def placement_grid(move: torch.Tensor, h: int, w: int, size: float = 1.0) -> torch.Tensor:
     """``grid_sample``'s grid [B, H, W, 2] that moves an image by ``move`` [B, 2] (shift x, y in [-1, 1] units) or
     [B, 4] (then also log-scale and rotation), written out rather than with ``affine_grid`` so that ONNX
-    (opset < 20) exports it."""
-    ys = (torch.arange(h, device=move.device, dtype=move.dtype) * 2 + 1) / h - 1
-    xs = (torch.arange(w, device=move.device, dtype=move.dtype) * 2 + 1) / w - 1
+    (opset < 20) exports it. ``size``: the image's side as a share of the output's (a sprite smaller than the
+    canvas, centred before it moves)."""
+    ys = ((torch.arange(h, device=move.device, dtype=move.dtype) * 2 + 1) / h - 1) / size
+    xs = ((torch.arange(w, device=move.device, dtype=move.dtype) * 2 + 1) / w - 1) / size
     base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).view(1, h * w, 2)  # (x, y) of each output pixel
     if move.shape[1] == 4:  # sample the source at R(-turn) / scale (p - shift)
         inv, turn = torch.exp(-move[:, 2]), move[:, 3]
         cos, sin = turn.cos() * inv, turn.sin() * inv
         rot = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)  # [B, 2, 2]
-        local = base - move[:, None, :2]
+        local = base - move[:, None, :2] / size
         return (local @ rot).view(-1, h, w, 2)
-    return (base - move[:, None, :2]).view(-1, h, w, 2)
+    return (base - move[:, None, :2] / size).view(-1, h, w, 2)
 
 
 class FrameDiscriminator(nn.Module):

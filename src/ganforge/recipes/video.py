@@ -50,6 +50,7 @@ VIDEO_CHECKS = {
     "clip_weight": (lambda v: v > 0, "a number > 0"),
     "motion_lr": (lambda v: v > 0, "a number > 0"),
     "transform": (lambda v: v in ("shift", "affine"), "shift or affine"),
+    "sprite": (lambda v: 0 < v <= 1, "a share of the frame's side in (0, 1]"),
 }
 MEASURES = {  # what the report calls the video measures (metrics/video.py)
     "frame_fd": "per-frame fd (digit crops; other clips: whole frames; lower is better)",
@@ -76,6 +77,8 @@ class VideoConfig:
     conditional: bool = False  # on labelled clips (moving-digits), draw a chosen class (cGAN); false: ignore labels
     transform: str = "affine"  # layered: how a frame places the foreground (affine: shift, scale, rotation; shift)
     motion_lr: float = 5.0  # the motion networks' learning rate, in multiples of optim.lr_g
+    sprite: float = 1.0  # layered: the foreground's side as a share of the frame's (1: a whole layer over a drawn
+    #                      background; 0.5: a sprite half the frame's side over a flat one, cheaper and sharper)
 
 
 @RECIPES.register("video")
@@ -103,18 +106,28 @@ class VideoGAN(GANRecipe):
             raise ConfigError("recipe video takes reg.r1, reg.lazy_every and reg.mbstd among the regularizers; "
                               "n_critic, gp, r2, pack, unroll, info, spectral_norm and net.z_discrete are for the "
                               "image recipes")
+        side = self.sprite_side
+        if side < self.data.shape[-1] and (side < 4 or side & (side - 1)):
+            raise ConfigError(f"video.sprite={cfg.video.sprite} makes a {side} px sprite on {self.data.shape[-1]} px "
+                              "frames; allowed: a share that gives a power of two >= 4 px (0.5, 0.25, ...) or 1")
         super().__post_init__()
         if self.loss.g_uses_real:
             raise ConfigError(f"loss={cfg.loss} (relativistic) is not offered by recipe video; use non_saturating, "
                               "hinge, lsgan or wgan")
         self.frames = self.data.shape[0]  # clips are drawn this long unless asked otherwise
 
+    @property
+    def sprite_side(self) -> int:
+        """The foreground's side in pixels (the frame's own for a whole layer)."""
+        return round(self.cfg.video.sprite * self.data.shape[-1])
+
     def build_nets(self) -> dict[str, nn.Module]:
         t, c, h, _ = self.data.shape
         n, v = self.cfg.net, self.cfg.video
         k = self.data.num_classes if self.conditional else 0
         G = VideoGenerator(n.z_dim, v.motion_dim, t, h, c, n.generator_width, n.max_channels,
-                           v.generator == "layered", v.motion_channels, n.upsample, v.transform == "affine", k)
+                           v.generator == "layered", v.motion_channels, n.upsample, v.transform == "affine", k,
+                           self.sprite_side)
         return {"G": G, "D": VideoDiscriminator(t, h, c, n.width, n.max_channels, v.frames_judged, self.cfg.reg.mbstd,
                                                 k)}
 
