@@ -10,7 +10,8 @@ Measured, for bicubic and the run's generator at --blend 0 (PSNR-oriented), 0.5 
 Y-channel PSNR and SSIM (4 px border crop) and the high-frequency energy ratio and correlation
 (ganforge.metrics.superres) on
 - the held-out photos of sr:photos (chelsea, rocket), whole;
-- scikit-image images no run trains on, grey ones upscaled as RGB: camera, coins, brick, grass, gravel.
+- scikit-image images no run trains on, grey ones upscaled as RGB: camera, coins, brick, grass, gravel;
+- scikit-learn's two colour photos (china, flower), never trained on and never used to choose a preset.
 Crops of bicubic | blend 0 | blend 1 | truth go to benchmarks/figures/superres/.
 Issue 11's targets: blend 0 beats bicubic by >= 0.5 dB and on SSIM; blend 1 has more high-frequency
 detail than bicubic and blend 0 and stays within 2 dB of blend 0; both stages <= 30 minutes; the
@@ -49,6 +50,15 @@ def extra_images() -> list[tuple[str, torch.Tensor]]:
             a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255
         out.append((name, torch.from_numpy(a).permute(2, 0, 1).contiguous()))
     return out
+
+
+def untouched_photos() -> list[tuple[str, torch.Tensor]]:
+    """scikit-learn's two colour photos (china, flower): natural photos that no preset trains on and that were
+    never used to choose one."""
+    from sklearn.datasets import load_sample_image
+
+    return [(name, torch.from_numpy(load_sample_image(name).astype(np.float32) / 255).permute(2, 0, 1).contiguous())
+            for name in ("china.jpg", "flower.jpg")]
 
 
 def measure(g, images: list[tuple[str, torch.Tensor]], scale: int) -> list[dict]:
@@ -131,10 +141,12 @@ def main() -> None:
         print(f"command: {' '.join(cmd)}\nwall time: {wall:.0f} s", flush=True)
     g = ganforge.load(run)
     result = {"run": str(run), "train_wall_s": wall,
-              "held_out": measure(g, held_out_images("photos"), g.scale), "extra": measure(g, extra_images(), g.scale)}
+              "held_out": measure(g, held_out_images("photos"), g.scale), "extra": measure(g, extra_images(), g.scale),
+              "untouched": measure(g, untouched_photos(), g.scale)}
     crops(g, g.scale, f"{args.recipe}-crops")
     text = table(result["held_out"], "Held-out photos of sr:photos (chelsea, rocket)")
     text += "\n" + table(result["extra"], "scikit-image images no run trains on (" + ", ".join(EXTRA) + ")")
+    text += "\n" + table(result["untouched"], "scikit-learn's colour photos, never trained on nor used to choose")
     if args.big:
         result["big"] = big_upscale(run)
         text += f"\n4000 x 3000 upscale: {result['big']}\n"

@@ -12,7 +12,9 @@ Two frame generators (``video.generator``):
   foreground with its mask and one background per clip; every frame places the foreground by a shift (or,
   with ``affine``, a shift, scale and rotation) that a small network reads from the motion features alone (so
   a clip's path is its motion code's). The content cannot change between frames
-  by construction, and G runs its convolutions once per clip rather than once per frame.
+  by construction, and G runs its convolutions once per clip rather than once per frame. The foreground is
+  a whole layer over a drawn background, or (``sprite``, LR-GAN's smaller foreground) a sprite of its own
+  smaller size, centred and then moved, over a background of one colour per clip.
 * ``frames`` (MoCoGAN, Tulyakov et al. 2018): a DCGAN generator draws every frame from ``[z_c, m(t)]``;
   nothing but the video discriminator keeps the content.
 
@@ -31,8 +33,8 @@ import torch.nn.functional as F
 
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
-
-BACKGROUND_GAIN = 20.0  # a flat background's colour learns this many times faster than Adam's step alone moves it
+BACKGROUND_GAIN = 20.0  # a flat background's colour is a few numbers that must travel far (to the data's black,
+#                        say): read with this gain, they move this many times faster than Adam's step alone moves them
 
 
 def triangle(angle: torch.Tensor) -> torch.Tensor:
@@ -77,12 +79,11 @@ class VideoGenerator(nn.Module):
         if layered:  # foreground (C), its mask (1) and a background (C), once per clip
             if self.sprite:  # the foreground at its own size; the background one colour (from z_c)
                 self.content = DCGANGenerator(c_in, self.sprite, channels + 1, width, max_channels, upsample)
-                self.background = nn.Linear(c_in, channels)  # read with a gain: a few numbers that must travel
-                with torch.no_grad():  # far (to the data's black, say); the same start, BACKGROUND_GAIN x faster
-                    self.background.weight /= BACKGROUND_GAIN
+                self.background = nn.Linear(c_in, channels)  # read with a gain (forward)
+                with torch.no_grad():
+                    self.background.weight /= BACKGROUND_GAIN  # the same start, BACKGROUND_GAIN x faster
                     self.background.bias.zero_()
-                with torch.no_grad():  # the sprite starts faint, not as an opaque square
-                    self.content.net[-2].bias[channels] = -2.0
+                    self.content.net[-2].bias[channels] = -2.0  # the sprite starts faint, not an opaque square
             else:  # each a whole layer
                 self.content = DCGANGenerator(c_in, resolution, 2 * channels + 1, width, max_channels, upsample)
             self.content.net[-1] = nn.Identity()  # heads apply their own ranges
