@@ -17,7 +17,7 @@ from ganforge.sampling import WALK_FPS
 
 TINY_VIDEO = {"recipe": "video", "data": "moving-digits:1:8", "resolution": 16, "batch_size": 4, "net.width": 4,
               "net.z_dim": 8, "steps": 4, "log_every": 2, "sample_every": 2, "checkpoint_every": 2,
-              "eval.final_n": 40, "video.conditional": True}  # the preset is unconditional; this covers labels
+              "eval.final_n": 40, "video.conditional": True, "video.whole_pixels": True}  # as the preset
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +143,34 @@ def test_layered_clips_keep_their_content_by_construction(sprite):
             G.place[-1].bias.copy_(torch.tensor([2 / 16, -4 / 16]))  # 1 px right, 2 px up ([-1, 1] units)
         moved = G(z)[:, 0, 0]
         assert torch.allclose(moved, frame.roll((-2, 1), (1, 2)), atol=1e-5)
+
+
+@pytest.mark.parametrize("side", [8, 16])
+def test_whole_pixel_shifts_paste_the_sprite_unblurred_and_learn_from_the_unrounded_shift(side):
+    """``video.whole_pixels``: a shift of 1.3 px right and 2.6 px up lands the foreground 1 px right and 3 px up,
+    an exact copy of its pixels (no bilinear blur); the shift's gradient is the bilinear picture's at 1.3 / 2.6,
+    the foreground's the pasted picture's."""
+    from ganforge.models.video import VideoGenerator
+
+    G = VideoGenerator(8, 4, 6, 16, 1, 4, 32, layered=True, sprite=side, whole_pixels=True)
+    soft_G = VideoGenerator(8, 4, 6, 16, 1, 4, 32, layered=True, sprite=side)
+    torch.manual_seed(0)
+    sprite, weights = torch.rand(1, 2, side, side), torch.rand(2, 16, 16)
+
+    def paste(net, shift_px):
+        s, move = sprite.clone().requires_grad_(), torch.tensor([shift_px]).mul(2 / 16).requires_grad_()
+        placed = net.paste(s, move, 16)[0]
+        (placed * weights).sum().backward()
+        return placed, s.grad, move.grad
+
+    placed, sprite_grad, move_grad = paste(G, [1.3, -2.6])
+    whole, whole_sprite_grad, _ = paste(soft_G, [1.0, -3.0])
+    _, _, soft_move_grad = paste(soft_G, [1.3, -2.6])
+    at = (16 - side) // 2
+    assert torch.allclose(placed, whole, atol=1e-6) and torch.allclose(sprite_grad, whole_sprite_grad, atol=1e-5)
+    if side < 16:
+        assert torch.allclose(placed[:, at - 3 : at - 3 + side, at + 1 : at + 1 + side], sprite[0], atol=1e-6)
+    assert move_grad.abs().sum() > 0 and torch.allclose(move_grad, soft_move_grad)
 
 
 # ------------------------------------------------------------------------------------------------ training and use

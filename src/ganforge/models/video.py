@@ -67,9 +67,10 @@ class VideoGenerator(nn.Module):
 
     def __init__(self, z_dim: int, motion_dim: int, frames: int, resolution: int, channels: int, width: int,
                  max_channels: int, layered: bool = True, motion_channels: int = 8, upsample: str = "transpose",
-                 affine: bool = False, num_classes: int = 0, sprite: int = 0) -> None:
+                 affine: bool = False, num_classes: int = 0, sprite: int = 0, whole_pixels: bool = False) -> None:
         super().__init__()
         self.z_dim, self.motion_dim, self.frames, self.layered = z_dim, motion_dim, frames, layered
+        self.whole_pixels = whole_pixels and layered
         self.channels, self.resolution = channels, resolution
         self.sprite = sprite if layered and 0 < sprite < resolution else 0  # 0: the foreground is a whole layer
         self.motion = Motion(motion_dim, motion_channels)
@@ -124,11 +125,36 @@ class VideoGenerator(nn.Module):
             bg = torch.tanh(layers[:, c + 1 :])
         move = self.place(m).flatten(0, 1)  # [N*T, 2 or 4]: where the foreground is, from the motion alone
         sprite = torch.cat([fg, mask], 1).repeat_interleave(frames, 0)  # [N*T, C + 1, S, S]
-        placed = F.grid_sample(sprite, placement_grid(move, h, h, self.sprite / h if self.sprite else 1.0),
-                               mode="bilinear", padding_mode="zeros", align_corners=False)  # [N*T, C + 1, H, H]
+        placed = self.paste(sprite, move, h)  # [N*T, C + 1, H, H]
         fg_t, mask_t = placed[:, :c], placed[:, c:]
         x = mask_t * fg_t + (1 - mask_t) * bg.repeat_interleave(frames, 0)
         return x.view(-1, frames, c, h, h)
+
+    def paste(self, sprite: torch.Tensor, move: torch.Tensor, h: int) -> torch.Tensor:
+        """The foreground [B, C + 1, S, S] moved by ``move`` [B, 2 or 4] onto an ``h`` px frame. With
+        ``whole_pixels`` the picture is the foreground at the shift rounded to whole pixels (as real sprites are
+        pasted: never blurred), and the shift learns from the bilinear picture at the unrounded shift (a
+        straight-through estimator, Bengio et al. 2013, taken on the picture: the gradient of bilinear sampling
+        at a whole pixel is one-sided and drove every sprite off the canvas within 300 steps)."""
+        side = sprite.shape[-1]
+        size = side / h if self.sprite else 1.0
+
+        def sample(image: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+            return F.grid_sample(image, placement_grid(at, h, h, size), mode="bilinear", padding_mode="zeros",
+                                 align_corners=False)
+
+        if not self.whole_pixels:
+            return sample(sprite, move)
+        soft = sample(sprite.detach(), move)  # carries the path's gradient only
+        return sample(sprite, snap_to_pixels(move.detach(), h, side)) + soft - soft.detach()
+
+
+def snap_to_pixels(move: torch.Tensor, h: int, side: int) -> torch.Tensor:
+    """``move`` with its shift rounded so that a ``side`` px foreground lands on whole pixels of an ``h`` px frame.
+    Shifts are in [-1, 1] units (a pixel is 2 / h); a centred foreground sits (h - side) / 2 px in."""
+    frac = (h - side) / 2 % 1  # a whole-pixel position's fraction of a pixel
+    snapped = (torch.round(move[:, :2] * h / 2 - frac) + frac) * 2 / h
+    return torch.cat([snapped, move[:, 2:]], 1)
 
 
 def placement_grid(move: torch.Tensor, h: int, w: int, size: float = 1.0) -> torch.Tensor:

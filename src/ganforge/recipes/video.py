@@ -79,6 +79,8 @@ class VideoConfig:
     motion_lr: float = 5.0  # the motion networks' learning rate, in multiples of optim.lr_g
     sprite: float = 1.0  # layered: the foreground's side as a share of the frame's (1: a whole layer over a drawn
     #                      background; 0.5: a sprite half the frame's side over a flat one, cheaper and sharper)
+    whole_pixels: bool = False  # layered: round each frame's shift to whole pixels (straight-through gradient), as
+    #                             real sprites are pasted, so the foreground is never blurred by a sub-pixel shift
 
 
 @RECIPES.register("video")
@@ -127,7 +129,7 @@ class VideoGAN(GANRecipe):
         k = self.data.num_classes if self.conditional else 0
         G = VideoGenerator(n.z_dim, v.motion_dim, t, h, c, n.generator_width, n.max_channels,
                            v.generator == "layered", v.motion_channels, n.upsample, v.transform == "affine", k,
-                           self.sprite_side)
+                           self.sprite_side, v.whole_pixels)
         return {"G": G, "D": VideoDiscriminator(t, h, c, n.width, n.max_channels, v.frames_judged, self.cfg.reg.mbstd,
                                                 k)}
 
