@@ -145,8 +145,11 @@ class VideoGenerator(nn.Module):
 
         if not self.whole_pixels:
             return sample(sprite, move)
+        pasted = sample(sprite, snap_to_pixels(move.detach(), h, side))
+        if not (torch.is_grad_enabled() and move.requires_grad):  # drawing: the pasted picture is all there is
+            return pasted
         soft = sample(sprite.detach(), move)  # carries the path's gradient only
-        return sample(sprite, snap_to_pixels(move.detach(), h, side)) + soft - soft.detach()
+        return pasted + soft - soft.detach()
 
 
 def snap_to_pixels(move: torch.Tensor, h: int, side: int) -> torch.Tensor:

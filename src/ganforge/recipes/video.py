@@ -79,8 +79,8 @@ class VideoConfig:
     motion_lr: float = 5.0  # the motion networks' learning rate, in multiples of optim.lr_g
     sprite: float = 1.0  # layered: the foreground's side as a share of the frame's (1: a whole layer over a drawn
     #                      background; 0.5: a sprite half the frame's side over a flat one, cheaper and sharper)
-    whole_pixels: bool = False  # layered: round each frame's shift to whole pixels (straight-through gradient), as
-    #                             real sprites are pasted, so the foreground is never blurred by a sub-pixel shift
+    whole_pixels: bool = False  # layered: paste the foreground at whole pixels, as real sprites are pasted, so no
+    #                             sub-pixel shift blurs it (the shift learns from the bilinear picture; models/video.py)
 
 
 @RECIPES.register("video")
