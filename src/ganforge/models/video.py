@@ -137,7 +137,7 @@ class VideoGenerator(nn.Module):
         straight-through estimator, Bengio et al. 2013, taken on the picture: the gradient of bilinear sampling
         at a whole pixel is one-sided and drove every sprite off the canvas within 300 steps)."""
         side = sprite.shape[-1]
-        size = side / h if self.sprite else 1.0
+        size = side / h  # 1 for a whole layer
 
         def sample(image: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
             return F.grid_sample(image, placement_grid(at, h, h, size), mode="bilinear", padding_mode="zeros",
