@@ -173,6 +173,29 @@ def test_whole_pixel_shifts_paste_the_sprite_unblurred_and_learn_from_the_unroun
     assert move_grad.abs().sum() > 0 and torch.allclose(move_grad, soft_move_grad)
 
 
+def test_a_bounce_path_moves_at_a_constant_speed_between_two_walls():
+    """``video.path bounce``: on each axis the shift is one triangle wave, so every step between two reversals is
+    the same length and each reversal is at a wall (the walls start where the sprite touches the frame's edges)."""
+    import torch.nn.functional as F
+
+    from ganforge.models.video import VideoGenerator
+
+    torch.manual_seed(0)
+    G = VideoGenerator(8, 4, 6, 16, 1, 4, 32, layered=True, sprite=8, bounce=True)
+    half = G.place.half_range.detach()
+    assert torch.allclose(half, torch.full((2,), 0.5)), "a centred 8 px sprite can move 4 px (0.5) either way"
+    path = G.place(G.motion(torch.randn(16, 4), torch.arange(200.0))).detach()  # [N, T, 2], 200 frames
+    assert path.abs().amax() <= 0.5 + 1e-6
+    step = path.diff(dim=1)
+    turn = (step[:, 1:] * step[:, :-1]) < 0  # [N, T - 2, 2]
+    assert turn.any(1).all(), "in 200 frames every clip reverses on some axis"
+    assert (path[:, 1:-1][turn].abs() > 0.5 - step.abs().amax()).all(), "reversals happen at a wall"
+    bounced = F.pad(turn, (0, 0, 0, 1)) | F.pad(turn, (0, 0, 1, 0))  # the steps into and out of a reversal
+    bounced[:, [0, -1]] = True  # (a reversal within the first or last step may show no turn)
+    speed = step.abs().masked_fill(bounced, float("nan"))
+    assert torch.allclose(speed.nanmean(1, keepdim=True).expand_as(speed)[~bounced], speed[~bounced], atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------------------ training and use
 def shown_ms(gif) -> int:
     """How long a GIF plays once (Pillow merges identical frames, adding up their durations)."""
@@ -242,7 +265,9 @@ def test_frames_is_refused_for_image_runs(tiny_run, capsys):
 def test_video_recipe_refuses_images_and_image_only_options(tmp_path, capsys):
     for sets, match in ((["data=digits"], "needs clips"), (["reg.pack=2"], "reg.r1, reg.lazy_every and reg.mbstd"),
                         (["augment=translation"], "augment"), (["video.sprite=0.3"], "a power of two >= 4 px"),
-                        (["video.sprite=0"], "video.sprite")):
+                        (["video.sprite=0"], "video.sprite"),
+                        (["video.path=bounce", "video.transform=affine"], "video.transform shift"),
+                        (["video.path=walk"], "waves or bounce")):
         args = ["train", "--recipe", "video", "--out", str(tmp_path / "r"), "--steps", "1"]
         assert main(args + [a for s in sets for a in ("--set", s)]) == 2
         assert match in capsys.readouterr().err

@@ -62,18 +62,36 @@ class Motion(nn.Module):
         return torch.cat([angle.sin(), angle.cos(), triangle(angle), triangle(angle + math.pi / 2)], 2)
 
 
+class Walls(nn.Module):
+    """A bounce between two walls on each axis at a constant speed (``video.path bounce``): the shift along x and y
+    is ``centre + half_range * triangle(omega t + phi)``, the clip's own frequency and phase per axis (from z_m,
+    :class:`Motion` with two channels) and walls shared by every clip (learnt; they start where a ``side`` px
+    foreground touches the edges of an ``h`` px frame)."""
+
+    def __init__(self, h: int, side: int) -> None:
+        super().__init__()
+        self.centre = nn.Parameter(torch.zeros(2))
+        self.half_range = nn.Parameter(torch.full((2,), (h - side) / h if side < h else 0.25))
+
+    def forward(self, m: torch.Tensor) -> torch.Tensor:
+        """Motion features [N, T, 8] of two channels -> shifts [N, T, 2]."""
+        return self.centre + self.half_range * m[..., 4:6]  # the two triangle waves in phase with sin
+
+
 class VideoGenerator(nn.Module):
     """``[z_c | z_m]`` [N, Z + M] -> clips [N, T, C, H, W] in [-1, 1], T = ``frames`` unless ``t`` is given."""
 
     def __init__(self, z_dim: int, motion_dim: int, frames: int, resolution: int, channels: int, width: int,
                  max_channels: int, layered: bool = True, motion_channels: int = 8, upsample: str = "transpose",
-                 affine: bool = False, num_classes: int = 0, sprite: int = 0, whole_pixels: bool = False) -> None:
+                 affine: bool = False, num_classes: int = 0, sprite: int = 0, whole_pixels: bool = False,
+                 bounce: bool = False) -> None:
         super().__init__()
         self.z_dim, self.motion_dim, self.frames, self.layered = z_dim, motion_dim, frames, layered
         self.whole_pixels = whole_pixels and layered
         self.channels, self.resolution = channels, resolution
         self.sprite = sprite if layered and 0 < sprite < resolution else 0  # 0: the foreground is a whole layer
-        self.motion = Motion(motion_dim, motion_channels)
+        bounce = bounce and layered and not affine
+        self.motion = Motion(motion_dim, 2 if bounce else motion_channels)
         self.embed = nn.Embedding(num_classes, label_dim(num_classes)) if num_classes else None  # cGAN's concat
         c_in = z_dim + (label_dim(num_classes) if num_classes else 0)  # what the content network reads
         m = 4 * motion_channels
@@ -88,15 +106,21 @@ class VideoGenerator(nn.Module):
             else:  # each a whole layer
                 self.content = DCGANGenerator(c_in, resolution, 2 * channels + 1, width, max_channels, upsample)
             self.content.net[-1] = nn.Identity()  # heads apply their own ranges
-            self.place = nn.Sequential(nn.Linear(m, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64),
-                                       nn.LeakyReLU(0.2), nn.Linear(64, 4 if affine else 2))
-            last = self.place[-1]  # starts moving by a few pixels, at the sprite's own size and angle
-            nn.init.normal_(last.weight, std=0.3)
-            with torch.no_grad():
-                last.weight[2:] = 0
-            nn.init.zeros_(last.bias)
+            self.place = Walls(resolution, self.sprite or resolution) if bounce else self.placement(m, affine)
         else:
             self.content = DCGANGenerator(c_in + m, resolution, channels, width, max_channels, upsample)
+
+    @staticmethod
+    def placement(features: int, affine: bool) -> nn.Module:
+        """``video.path waves``: a small network that reads a frame's shift (and with ``affine`` its scale and
+        rotation) from its motion features; it starts moving by a few pixels, at the foreground's size and angle."""
+        place = nn.Sequential(nn.Linear(features, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64), nn.LeakyReLU(0.2),
+                              nn.Linear(64, 4 if affine else 2))
+        nn.init.normal_(place[-1].weight, std=0.3)
+        with torch.no_grad():
+            place[-1].weight[2:] = 0
+        nn.init.zeros_(place[-1].bias)
+        return place
 
     def motion_parameters(self) -> list[nn.Parameter]:
         """The parameters that decide where things are in each frame (the motion code's network, the placement)."""

@@ -51,6 +51,7 @@ VIDEO_CHECKS = {
     "motion_lr": (lambda v: v > 0, "a number > 0"),
     "transform": (lambda v: v in ("shift", "affine"), "shift or affine"),
     "sprite": (lambda v: 0 < v <= 1, "a share of the frame's side in (0, 1]"),
+    "path": (lambda v: v in ("waves", "bounce"), "waves or bounce"),
 }
 MEASURES = {  # what the report calls the video measures (metrics/video.py)
     "frame_fd": "per-frame fd (digit crops; other clips: whole frames; lower is better)",
@@ -81,6 +82,8 @@ class VideoConfig:
     #                      background; 0.5: a sprite half the frame's side over a flat one, cheaper and sharper)
     whole_pixels: bool = False  # layered: paste the foreground at whole pixels, as real sprites are pasted, so no
     #                             sub-pixel shift blurs it (the shift learns from the bilinear picture; models/video.py)
+    path: str = "waves"  # layered: waves (a network reads each frame's placement from all the motion waves) or
+    #                      bounce (shifts alone: on each axis one triangle wave, a constant speed between two walls)
 
 
 @RECIPES.register("video")
@@ -108,6 +111,9 @@ class VideoGAN(GANRecipe):
             raise ConfigError("recipe video takes reg.r1, reg.lazy_every and reg.mbstd among the regularizers; "
                               "n_critic, gp, r2, pack, unroll, info, spectral_norm and net.z_discrete are for the "
                               "image recipes")
+        if cfg.video.path == "bounce" and (cfg.video.generator != "layered" or cfg.video.transform != "shift"):
+            raise ConfigError("video.path=bounce moves a layered foreground by shifts alone; set video.generator "
+                              "layered and video.transform shift, or video.path waves")
         side = self.sprite_side
         if side < self.data.shape[-1] and (side < 4 or side & (side - 1)):
             raise ConfigError(f"video.sprite={cfg.video.sprite} makes a {side} px sprite on {self.data.shape[-1]} px "
@@ -129,7 +135,7 @@ class VideoGAN(GANRecipe):
         k = self.data.num_classes if self.conditional else 0
         G = VideoGenerator(n.z_dim, v.motion_dim, t, h, c, n.generator_width, n.max_channels,
                            v.generator == "layered", v.motion_channels, n.upsample, v.transform == "affine", k,
-                           self.sprite_side, v.whole_pixels)
+                           self.sprite_side, v.whole_pixels, v.path == "bounce")
         return {"G": G, "D": VideoDiscriminator(t, h, c, n.width, n.max_channels, v.frames_judged, self.cfg.reg.mbstd,
                                                 k)}
 
