@@ -11,7 +11,8 @@ Two frame generators (``video.generator``):
 * ``layered`` (LR-GAN, Yang et al. 2017; the layered VGAN idea, Vondrick et al. 2016): z_c draws one
   foreground with its mask and one background per clip; every frame places the foreground by a shift (or,
   with ``affine``, a shift, scale and rotation) that a small network reads from the motion features alone (so
-  a clip's path is its motion code's). The content cannot change between frames
+  a clip's path is its motion code's; with ``bounce``, :class:`Walls` instead: one triangle wave per axis, a
+  constant speed between two walls). The content cannot change between frames
   by construction, and G runs its convolutions once per clip rather than once per frame. The foreground is
   a whole layer over a drawn background, or (``sprite``, LR-GAN's smaller foreground) a sprite of its own
   smaller size, centred and then moved, over a background of one colour per clip.

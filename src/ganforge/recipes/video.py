@@ -71,7 +71,7 @@ class VideoConfig:
 
     generator: str = "layered"  # layered: one foreground placed per frame (LR-GAN); frames: every frame drawn (MoCoGAN)
     motion_dim: int = 8  # the motion latent z_m beside the content latent (net.z_dim)
-    motion_channels: int = 8  # sin/cos pairs of time the frames see
+    motion_channels: int = 8  # waves of time the frames see (path waves; bounce uses one per axis)
     frames_judged: int = 4  # frames per clip the frame discriminator judges (evenly spaced)
     frame_weight: float = 1.0  # weight of the frame discriminator's game
     clip_weight: float = 1.0  # weight of the clip discriminator's game
