@@ -274,7 +274,9 @@ def test_video_recipe_refuses_images_and_image_only_options(tmp_path, capsys):
 
 
 def test_video_training_resumes_exactly(tmp_path):
-    _same_training(dict(TINY_VIDEO, **{"eval.final_n": 0, "data": "moving-digits:1:4"}), tmp_path)
+    """(On the bounce path, which the shared tiny run does not take.)"""
+    _same_training(dict(TINY_VIDEO, **{"eval.final_n": 0, "data": "moving-digits:1:4", "video.path": "bounce"}),
+                   tmp_path)
 
 
 def test_serve_returns_looping_gifs_of_clips(video_run):
