@@ -76,7 +76,8 @@ class Walls(nn.Module):
 
     def forward(self, m: torch.Tensor) -> torch.Tensor:
         """Motion features [N, T, 8] of two channels -> shifts [N, T, 2]."""
-        return self.centre + self.half_range * m[..., 4:6]  # the two triangle waves in phase with sin
+        _, _, tri, _ = m.chunk(4, -1)  # Motion's sin, cos, triangle, shifted triangle: the triangles in phase with sin
+        return self.centre + self.half_range * tri
 
 
 class VideoGenerator(nn.Module):
